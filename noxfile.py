@@ -1,0 +1,57 @@
+"""Project tasks. `nox` runs the whole test suite; `nox -s demo` runs the demo; `nox -s bench` measures."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False
+nox.options.sessions = ["tests", "tests_oldest", "lint", "typecheck"]
+
+TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
+# The oldest openai release we support, tested on its own (see README "Supported versions").
+OPENAI_OLDEST = "openai==1.40.0"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite against the newest provider SDKs."""
+    session.install("-e", ".", *TEST_DEPS, "openai")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def tests_oldest(session: nox.Session) -> None:
+    """The provider tests against the oldest supported SDK releases."""
+    session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, "httpx<0.29")
+    session.run("pytest", "tests/instrumentors", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the library."""
+    session.install("-e", ".", "mypy", "openai")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The demo: the real openai client against a local stand-in, traced to the console."""
+    session.install("-e", ".", "openai")
+    session.run("python", "examples/demo.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Per-call overhead against an un-instrumented call and a bare OTel span."""
+    session.install("-e", ".", "openai")
+    session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -1,0 +1,335 @@
+"""The provider-neutral core: a call record becomes the span, the metrics and the cost here, once."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from llmtrace import _semconv as sc
+from llmtrace._records import LLMRequest, LLMResponse, Usage
+from llmtrace._safety import internal_error
+from llmtrace.config import Settings
+from llmtrace.pricing import PriceTable
+
+# Set while an llmtrace inference span is current, so that an instrumented method called by another
+# instrumented method (a helper that calls create(), a library stacked on another) adds no second span.
+_IN_CALL = otel_context.create_key("llmtrace-in-call")
+_SUPPRESS = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+
+_SECRET = re.compile(
+    r"(sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+|AKIA[0-9A-Z]{16}|"
+    r"(?i:api[_-]?key|x-api-key|token|secret|password)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)"
+)
+
+
+def redact(text: str) -> str:
+    """Remove anything shaped like a credential from free text (error messages, URLs)."""
+    return _SECRET.sub("[REDACTED]", text)
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What instrument() built: the tracer, the instruments, the settings and the prices."""
+
+    settings: Settings
+    tracer: Tracer
+    prices: PriceTable
+    metrics: Instruments | None
+
+
+class Instruments:
+    """The GenAI client metrics, with the semconv bucket boundaries."""
+
+    __slots__ = ("cost", "duration", "tokens", "ttfc")
+
+    def __init__(self, meter: Meter) -> None:
+        self.tokens: Histogram = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
+        )
+        self.duration: Histogram = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.ttfc: Histogram = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request to the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        )
+        self.cost: Counter = meter.create_counter(
+            sc.METRIC_COST, unit="USD", description="Cost of GenAI calls in US dollars (llmtrace's estimate)."
+        )
+
+
+RUNTIME: Runtime | None = None
+"""The active runtime; None when llmtrace is not instrumenting."""
+
+
+def start_call(request: LLMRequest, runtime: Runtime) -> Call:
+    """Open the CLIENT span for `request` (sampling attributes first, so samplers see them)."""
+    attributes: dict[str, AttributeValue] = {
+        sc.GEN_AI_OPERATION_NAME: request.operation,
+        sc.GEN_AI_PROVIDER_NAME: request.provider,
+    }
+    if request.model is not None:
+        attributes[sc.GEN_AI_REQUEST_MODEL] = request.model
+    if request.server_address is not None:
+        attributes[sc.SERVER_ADDRESS] = request.server_address
+        if request.server_port is not None:
+            attributes[sc.SERVER_PORT] = request.server_port
+    name = f"{request.operation} {request.model}" if request.model else request.operation
+    span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    call = Call(runtime, span, request)
+    if call.recording:
+        extra = request.params
+        if request.stream:
+            extra[sc.GEN_AI_REQUEST_STREAM] = True
+        settings = runtime.settings
+        if settings.capture_content:
+            if request.tool_definitions and not settings.capture_tool_schemas:
+                # semconv: only the required fields by default; schemas are large and rarely needed
+                request.tool_definitions = [
+                    {"type": t.get("type", "function"), "name": t.get("name")}
+                    for t in request.tool_definitions
+                ]
+            _add_content(extra, request, settings.max_content_length)
+        span.set_attributes(extra)
+    return call
+
+
+class Call:
+    """One traced model call; `finish`/`fail` end it exactly once and never raise."""
+
+    __slots__ = ("_done", "_start", "_ttfc", "chunks", "context", "recording", "request", "runtime", "span")
+
+    def __init__(self, runtime: Runtime, span: Span, request: LLMRequest) -> None:
+        self.runtime = runtime
+        self.span = span
+        self.request = request
+        self.recording = span.is_recording()
+        self.context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span))
+        self.chunks = 0
+        self._done = False
+        self._start = time.perf_counter()
+        self._ttfc: float | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the span has ended."""
+        return self._done
+
+    @property
+    def wants_response(self) -> bool:
+        """Whether mapping the response is worth doing (a recording span or metrics to feed)."""
+        return self.recording or self.runtime.metrics is not None
+
+    def first_chunk(self) -> None:
+        """Note the arrival of the first stream chunk."""
+        if self._ttfc is None:
+            self._ttfc = time.perf_counter() - self._start
+
+    def finish(self, response: LLMResponse | None, *, abandoned: bool = False) -> None:
+        """Record the response, usage and cost, then end the span."""
+        if self._done:
+            return
+        self._done = True
+        duration = time.perf_counter() - self._start
+        try:
+            self._record(response, duration, None, abandoned)
+        except Exception:
+            try:
+                internal_error("finish")
+            finally:
+                self.span.end()
+        else:
+            self.span.end()
+
+    def fail(self, exc: BaseException, response: LLMResponse | None = None) -> None:
+        """Record `exc` as the call's error (with any partial response), then end the span."""
+        if self._done:
+            return
+        self._done = True
+        duration = time.perf_counter() - self._start
+        error_type = _error_type(exc)
+        try:
+            if self.recording:
+                message = redact(str(exc))
+                self.span.set_attribute(sc.ERROR_TYPE, error_type)
+                self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
+                self.span.add_event(
+                    "exception",
+                    {
+                        "exception.type": type(exc).__qualname__,
+                        "exception.message": message,
+                        "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
+                    },
+                )
+            self._record(response, duration, error_type, False)
+        except Exception:
+            try:
+                internal_error("fail")
+            finally:
+                self.span.end()
+        else:
+            self.span.end()
+
+    def _record(
+        self, response: LLMResponse | None, duration: float, error_type: str | None, abandoned: bool
+    ) -> None:
+        runtime = self.runtime
+        request = self.request
+        usage = response.usage if response is not None else None
+        model = (response.model if response is not None else None) or request.model
+        cost = None
+        if usage is not None:
+            try:
+                cost = runtime.prices.cost_of(usage, model)
+            except Exception:  # a pricing problem must not cost the span its tokens
+                internal_error("pricing")
+        if self.recording:
+            attributes: dict[str, AttributeValue] = {}
+            if response is not None:
+                _response_attributes(attributes, response, runtime.settings)
+            if self._ttfc is not None:
+                attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._ttfc
+            if request.stream:
+                attributes[sc.LLMTRACE_STREAM_CHUNKS] = self.chunks
+            if abandoned:
+                attributes[sc.LLMTRACE_STREAM_ABANDONED] = True
+            if cost is not None:
+                attributes[sc.LLMTRACE_COST_USD] = cost.total_usd
+                attributes[sc.LLMTRACE_COST_INPUT_USD] = cost.input_usd
+                attributes[sc.LLMTRACE_COST_OUTPUT_USD] = cost.output_usd
+            self.span.set_attributes(attributes)
+        metrics = runtime.metrics
+        if metrics is None:
+            return
+        labels: dict[str, AttributeValue] = {
+            sc.GEN_AI_OPERATION_NAME: request.operation,
+            sc.GEN_AI_PROVIDER_NAME: request.provider,
+        }
+        if request.model is not None:
+            labels[sc.GEN_AI_REQUEST_MODEL] = request.model
+        if response is not None and response.model is not None:
+            labels[sc.GEN_AI_RESPONSE_MODEL] = response.model
+        if request.server_address is not None:
+            labels[sc.SERVER_ADDRESS] = request.server_address
+            if request.server_port is not None:
+                labels[sc.SERVER_PORT] = request.server_port
+        if error_type is not None:
+            metrics.duration.record(duration, {**labels, sc.ERROR_TYPE: error_type})
+        else:
+            metrics.duration.record(duration, labels)
+        if self._ttfc is not None:
+            metrics.ttfc.record(self._ttfc, labels)
+        # Only provider-reported counts feed the token metric (semconv: no offline counts by default).
+        if usage is not None and not usage.estimated:
+            if usage.input_tokens is not None:
+                metrics.tokens.record(usage.input_tokens, {**labels, sc.GEN_AI_TOKEN_TYPE: "input"})
+            if usage.output_tokens is not None:
+                metrics.tokens.record(usage.output_tokens, {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
+        if cost is not None and cost.total_usd > 0:
+            metrics.cost.add(cost.total_usd, labels)
+
+
+def _error_type(exc: BaseException) -> str:
+    return type(exc).__qualname__ or sc.OTHER
+
+
+def _response_attributes(out: dict[str, AttributeValue], response: LLMResponse, settings: Settings) -> None:
+    if response.response_id is not None:
+        out[sc.GEN_AI_RESPONSE_ID] = response.response_id
+    if response.model is not None:
+        out[sc.GEN_AI_RESPONSE_MODEL] = response.model
+    if response.finish_reasons:
+        out[sc.GEN_AI_RESPONSE_FINISH_REASONS] = response.finish_reasons
+    usage = response.usage
+    if usage is not None:
+        _usage_attributes(out, usage)
+    out.update(response.attributes)
+    if settings.capture_content and response.output_messages is not None:
+        text, cut = _to_json(response.output_messages, settings.max_content_length)
+        out[sc.GEN_AI_OUTPUT_MESSAGES] = text
+        if cut:
+            out[sc.LLMTRACE_CONTENT_TRUNCATED] = True
+
+
+def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:
+    if usage.input_tokens is not None:
+        out[sc.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+    if usage.output_tokens is not None:
+        out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+    if usage.cache_read_input_tokens is not None:
+        out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_input_tokens
+    if usage.cache_write_input_tokens is not None:
+        out[sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_input_tokens
+    if usage.reasoning_output_tokens is not None:
+        out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
+    if usage.estimated:
+        out[sc.LLMTRACE_USAGE_ESTIMATED] = True
+
+
+def _add_content(out: dict[str, AttributeValue], request: LLMRequest, limit: int) -> None:
+    truncated = False
+    for key, value in (
+        (sc.GEN_AI_INPUT_MESSAGES, request.input_messages),
+        (sc.GEN_AI_SYSTEM_INSTRUCTIONS, request.system_instructions),
+        (sc.GEN_AI_TOOL_DEFINITIONS, request.tool_definitions),
+    ):
+        if value:
+            out[key], cut = _to_json(value, limit)
+            truncated = truncated or cut
+    if truncated:
+        out[sc.LLMTRACE_CONTENT_TRUNCATED] = True
+
+
+_OMITTED = "…[truncated]"
+
+
+def _to_json(value: list[Any], limit: int) -> tuple[str, bool]:
+    """Serialize content per the GenAI JSON schema, truncating long strings and, past 4x the limit,
+    the oldest messages, so the result is always valid JSON of bounded size."""
+    state = [False]
+
+    def clip(node: Any) -> Any:
+        if isinstance(node, str):
+            if len(node) > limit:
+                state[0] = True
+                return node[:limit] + _OMITTED
+            return node
+        if isinstance(node, dict):
+            return {k: clip(v) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [clip(v) for v in node]
+        return node
+
+    items = [clip(v) for v in value]
+    text = json.dumps(items, ensure_ascii=False, default=str, separators=(",", ":"))
+    dropped = 0
+    while len(text) > 4 * limit and len(items) > 1:
+        items.pop(0)
+        dropped += 1
+        marker = {"role": "llmtrace", "parts": [{"type": "text", "content": f"[{dropped} earlier omitted]"}]}
+        text = json.dumps([marker, *items], ensure_ascii=False, default=str, separators=(",", ":"))
+    return text, state[0] or dropped > 0
+
+
+def suppressed() -> bool:
+    """Whether the current context asks instrumentation to stand aside (or we are inside a call)."""
+    ctx = otel_context.get_current()
+    return bool(ctx.get(_IN_CALL) or ctx.get(_SUPPRESS))

@@ -1,0 +1,187 @@
+"""Tracer and meter providers for instrument(): the application's own if it set one, else ours."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+
+from llmtrace import _semconv as sc
+from llmtrace.config import Settings
+
+
+def _resource(settings: Settings) -> Resource:
+    attributes: dict[str, Any] = {}
+    if settings.service_name:
+        attributes[SERVICE_NAME] = settings.service_name
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME.
+    return Resource.create(attributes)
+
+
+def _is_unset(provider: object) -> bool:
+    # The API hands out proxies until the application installs a real provider.
+    return type(provider).__name__ in ("ProxyTracerProvider", "_ProxyMeterProvider", "ProxyMeterProvider")
+
+
+def span_processor(settings: Settings) -> SpanProcessor | None:
+    """The processor for the configured exporter, or None for ``exporter="none"``."""
+    if settings.exporter == "console":
+        return SimpleSpanProcessor(TreeConsoleExporter())
+    if settings.exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        # Bounded queue, export off the caller's thread: with the backend down, spans are dropped
+        # (never the application's time or memory).
+        return BatchSpanProcessor(OTLPSpanExporter())
+    return None
+
+
+def tracer_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
+    """(provider, created_by_us). An explicit or already-installed global provider is used as is."""
+    if explicit is not None:
+        return explicit, False
+    current = trace.get_tracer_provider()
+    if not _is_unset(current):
+        return current, False
+    provider = TracerProvider(resource=_resource(settings))
+    processor = span_processor(settings)
+    if processor is not None:
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer_provider(), True
+
+
+def meter_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
+    """(provider or None when metrics are off, created_by_us)."""
+    if explicit is not None:
+        return explicit, False
+    current = metrics.get_meter_provider()
+    if not _is_unset(current):
+        return current, False
+    chosen = settings.metrics_exporter
+    if chosen is None:
+        env_off = os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none"
+        chosen = "otlp" if settings.exporter == "otlp" and not env_off else "none"
+    if chosen == "none":
+        return None, False
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        ConsoleMetricExporter,
+        MetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    exporter: MetricExporter
+    if chosen == "console":
+        exporter = ConsoleMetricExporter(out=sys.stderr)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=settings.metrics_endpoint)
+    provider = MeterProvider(
+        resource=_resource(settings), metric_readers=[PeriodicExportingMetricReader(exporter)]
+    )
+    metrics.set_meter_provider(provider)
+    return metrics.get_meter_provider(), True
+
+
+class TreeConsoleExporter(SpanExporter):
+    """Prints each finished trace as a tree on stderr: names, durations, tokens, cost, errors."""
+
+    _MAX_PENDING = 10_000
+
+    def __init__(self, out: Any = None) -> None:
+        self._out = out
+        self._pending: dict[int, list[ReadableSpan]] = {}
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        ready: list[list[ReadableSpan]] = []
+        with self._lock:
+            for span in spans:
+                trace_id = span.context.trace_id if span.context else 0
+                bucket = self._pending.setdefault(trace_id, [])
+                bucket.append(span)
+                self._count += 1
+                if span.parent is None or span.parent.is_remote:
+                    ready.append(self._pending.pop(trace_id))
+                    self._count -= len(ready[-1])
+            if self._count > self._MAX_PENDING:  # roots that never come: print rather than grow
+                ready.extend(self._pending.values())
+                self._pending.clear()
+                self._count = 0
+        for group in ready:
+            self._print(group)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            leftover = list(self._pending.values())
+            self._pending.clear()
+        for group in leftover:
+            self._print(group)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def _print(self, spans: list[ReadableSpan]) -> None:
+        out = self._out or sys.stderr
+        by_id = {s.context.span_id: s for s in spans if s.context}
+        children: dict[int | None, list[ReadableSpan]] = {}
+        for span in spans:
+            parent = span.parent.span_id if span.parent and span.parent.span_id in by_id else None
+            children.setdefault(parent, []).append(span)
+        for group in children.values():
+            group.sort(key=lambda s: s.start_time or 0)
+        trace_id = spans[0].context.trace_id if spans[0].context else 0
+        lines = [f"trace {trace_id:032x}"]
+
+        def walk(span: ReadableSpan, prefix: str, last: bool) -> None:
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{describe(span)}")
+            kids = children.get(span.context.span_id if span.context else None, [])
+            for i, kid in enumerate(kids):
+                walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
+
+        roots = children.get(None, [])
+        for i, root in enumerate(roots):
+            walk(root, "", i == len(roots) - 1)
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+
+
+def describe(span: ReadableSpan) -> str:
+    """One line about a span: name, duration, tokens, cost, error."""
+    attrs = span.attributes or {}
+    duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+    bits = [span.name, f"{duration:.1f} ms"]
+    ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+    if isinstance(ttfc, (int, float)):
+        bits.append(f"first chunk {ttfc * 1000:.1f} ms")
+    tokens_in, tokens_out = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS), attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
+    if tokens_in is not None or tokens_out is not None:
+        estimated = " (est.)" if attrs.get(sc.LLMTRACE_USAGE_ESTIMATED) else ""
+        shown = ["?" if n is None else str(n) for n in (tokens_in, tokens_out)]
+        bits.append(f"tokens in={shown[0]} out={shown[1]}{estimated}")
+    cost = attrs.get(sc.LLMTRACE_COST_USD)
+    if isinstance(cost, (int, float)):
+        bits.append(f"${cost:.6f}")
+    reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
+    if reasons:
+        bits.append("finish=" + ",".join(str(r) for r in reasons))  # type: ignore[union-attr]
+    error = attrs.get(sc.ERROR_TYPE)
+    if error is not None:
+        bits.append(f"ERROR {error}")
+    return "  ".join(bits)

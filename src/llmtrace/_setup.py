@@ -1,0 +1,150 @@
+"""instrument() / uninstrument(): settings, providers, runtime and patches, wired once."""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import ValidationError
+
+from llmtrace import _core, _export, _safety
+from llmtrace import _semconv as sc
+from llmtrace._core import Instruments, Runtime
+from llmtrace._patch import Patcher
+from llmtrace._version import __version__
+from llmtrace.config import ConfigError, Settings, load_settings
+from llmtrace.instrumentors import REGISTRY
+from llmtrace.pricing import ModelPrice, load_price_table
+
+_lock = threading.RLock()
+_patcher = Patcher()
+_handle: Handle | None = None
+
+
+class Handle:
+    """What `instrument()` returns: the active configuration, and the way to undo it.
+
+    Also a context manager, which uninstruments on exit.
+    """
+
+    def __init__(self, settings: Settings, tracer_provider: Any, meter_provider: Any, owned: bool) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self._owned = owned
+
+    @property
+    def patched(self) -> list[str]:
+        """The SDK methods patched so far (``module:attribute``); more appear as SDKs are imported."""
+        return _patcher.applied
+
+    def force_flush(self, timeout_millis: int = 5000) -> None:
+        """Export what is buffered now (the providers' own force_flush, where they have one)."""
+        for provider in (self.tracer_provider, self.meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                flush(timeout_millis)
+
+    def uninstrument(self) -> None:
+        """Remove every patch and stop tracing; the SDKs are left exactly as they were."""
+        global _handle
+        with _lock:
+            if _handle is not self:
+                return
+            _patcher.revert()
+            _core.RUNTIME = None
+            _handle = None
+        if self._owned:
+            # Our providers are global and cannot be uninstalled; flush so nothing recorded is lost.
+            self.force_flush()
+
+    def __enter__(self) -> Handle:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.uninstrument()
+
+
+def instrument(
+    *,
+    providers: list[str] | tuple[str, ...] | str | None = None,
+    capture_content: bool | None = None,
+    service_name: str | None = None,
+    exporter: str | None = None,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    pricing: Mapping[str, ModelPrice | Mapping[str, float]] | str | Path | None = None,
+    **settings: Any,
+) -> Handle:
+    """Trace every call made through the installed provider SDKs. Idempotent.
+
+    Args:
+        providers: Instrument only these (names from ``llmtrace.instrumentors.REGISTRY``).
+        capture_content: Record prompts and completions (off by default).
+        service_name: ``service.name`` when llmtrace creates the TracerProvider.
+        exporter: ``"otlp"`` (default), ``"console"`` or ``"none"``; used only when llmtrace creates
+            the TracerProvider, i.e. when the application has not installed one.
+        tracer_provider: Use this TracerProvider instead of the global one.
+        meter_provider: Use this MeterProvider instead of the global one.
+        pricing: Extra or corrected model prices (USD per million tokens), or a JSON file of them.
+        **settings: Any other field of `llmtrace.config.Settings`.
+
+    Returns:
+        A `Handle`; ``handle.uninstrument()`` undoes everything.
+
+    Raises:
+        ConfigError: A setting is invalid; the message names it.
+
+    Example:
+        >>> import llmtrace
+        >>> handle = llmtrace.instrument(exporter="none")
+        >>> handle.uninstrument()
+    """
+    global _handle
+    config = load_settings(
+        {
+            "providers": providers,
+            "capture_content": capture_content,
+            "service_name": service_name,
+            "exporter": exporter,
+            **settings,
+        }
+    )
+    unknown = [p for p in config.providers or () if p not in REGISTRY]
+    if unknown:
+        raise ConfigError(
+            f"llmtrace: invalid setting 'providers': unknown {unknown}; known: {sorted(REGISTRY)}"
+        )
+    try:
+        prices = load_price_table(pricing)
+    except (ValidationError, OSError, ValueError, TypeError) as exc:
+        raise ConfigError(f"llmtrace: invalid setting 'pricing': {exc}") from None
+    with _lock:
+        if _handle is not None:
+            return _handle
+        tp, owned_tp = _export.tracer_provider(config, tracer_provider)
+        mp, owned_mp = _export.meter_provider(config, meter_provider)
+        tracer = tp.get_tracer("llmtrace", __version__, schema_url=sc.SCHEMA_URL)
+        instruments = (
+            Instruments(mp.get_meter("llmtrace", __version__, schema_url=sc.SCHEMA_URL)) if mp else None
+        )
+        _safety.raise_internal_errors = config.raise_internal_errors
+        _core.RUNTIME = Runtime(config, tracer, prices, instruments)
+        for name in config.providers or REGISTRY:
+            module = importlib.import_module(REGISTRY[name])
+            _patcher.apply(module.PATCHES)
+        _handle = Handle(config, tp, mp, owned_tp or owned_mp)
+        return _handle
+
+
+def uninstrument() -> None:
+    """Undo `instrument()`, if it is active."""
+    handle = _handle
+    if handle is not None:
+        handle.uninstrument()

@@ -1,0 +1,87 @@
+"""Settings: keyword arguments override ``LLMTRACE_*`` variables, which override the defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ExporterName = Literal["otlp", "console", "none"]
+
+_TRUE = {"1", "true", "yes", "on"}
+# Values of the standard OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT that put content on spans.
+_OTEL_CONTENT_ON = {"span_only", "span_and_event", "true"}
+
+
+class ConfigError(ValueError):
+    """An invalid llmtrace setting, raised by `instrument()` and naming the setting."""
+
+
+class Settings(BaseModel):
+    """Everything `llmtrace.instrument()` can be told. Each field is also ``LLMTRACE_<FIELD>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    providers: tuple[str, ...] | None = None
+    """Instrument only these providers (default: every one that is installed)."""
+    capture_content: bool = False
+    """Record prompts and completions on spans (off by default: they may hold personal data)."""
+    capture_tool_schemas: bool = False
+    """With content on, also record tool descriptions and JSON schemas, not only their names."""
+    max_content_length: int = Field(default=16384, ge=64)
+    """Captured text longer than this many characters is truncated, keeping the JSON valid."""
+    service_name: str | None = None
+    """``service.name`` of a provider llmtrace creates (default: ``OTEL_SERVICE_NAME`` or the SDK's)."""
+    exporter: ExporterName = "otlp"
+    """Where spans go when llmtrace creates the TracerProvider."""
+    metrics_exporter: ExporterName | None = None
+    """Where metrics go (default: ``otlp`` with the OTLP exporter, ``none`` otherwise)."""
+    metrics_endpoint: str | None = None
+    """OTLP/HTTP metrics endpoint, if it differs from the traces one."""
+    raise_internal_errors: bool = False
+    """Re-raise llmtrace's own errors instead of logging them (for llmtrace's test suite)."""
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+
+_ENV_PREFIX = "LLMTRACE_"
+
+
+def load_settings(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Build `Settings` from kwargs (None means unset) over the environment; raise `ConfigError`."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name in Settings.model_fields:
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+            origin[name] = _ENV_PREFIX + name.upper()
+    if "capture_content" not in values:
+        otel = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT")
+        if otel:
+            values["capture_content"] = otel.strip().lower() in _OTEL_CONTENT_ON
+            origin["capture_content"] = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    for name, value in kwargs.items():
+        if value is not None:
+            values[name] = value
+            origin[name] = f"{name}="
+    if isinstance(values.get("capture_content"), str):
+        values["capture_content"] = values["capture_content"].strip().lower() in _TRUE
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            where = origin.get(field, field)
+            given = values.get(field, "<missing>")
+            problems.append(f"setting {field!r} (from {where}): {err['msg']}; got {given!r}")
+        raise ConfigError("llmtrace: invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,538 @@
+"""OpenAI (and Azure OpenAI, and OpenAI-compatible servers): chat, completions, embeddings, responses.
+
+Only maps the SDK's shapes into call records; the core does the rest. Works with openai 1.x to 3.x:
+targets missing from an installed version are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmtrace import _semconv as sc
+from llmtrace._patch import Endpoint, Patch
+from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
+from llmtrace._stream import end_stream
+from llmtrace.instrumentors import _openai_content as content
+
+PROVIDER = "openai"
+
+# Hosts of OpenAI-compatible services that are unambiguous from the base URL.
+_HOSTS = {
+    "api.openai.com": "openai",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together_ai",
+    "api.together.ai": "together_ai",
+    "api.deepseek.com": "deepseek",
+    "api.mistral.ai": "mistral_ai",
+    "api.x.ai": "x_ai",
+    "api.perplexity.ai": "perplexity",
+    "api.fireworks.ai": "fireworks_ai",
+    "openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "gcp.gemini",
+    "api.moonshot.ai": "moonshot_ai",
+}
+_LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+_server_cache: dict[str, tuple[str, str | None, int | None]] = {}
+
+
+def _given(kwargs: Mapping[str, Any], key: str) -> Any:
+    """kwargs[key], treating the SDK's NOT_GIVEN / omit sentinels as absent."""
+    value = kwargs.get(key)
+    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
+        return None
+    return value
+
+
+def _server(instance: Any) -> tuple[str, str | None, int | None]:
+    """(provider name, server.address, server.port) of the client behind a resource."""
+    client = getattr(instance, "_client", None)
+    base = getattr(client, "base_url", None)
+    key = f"{type(client).__name__}|{base}"
+    cached = _server_cache.get(key)
+    if cached is not None:
+        return cached
+    host = getattr(base, "host", None) or None
+    port = getattr(base, "port", None)
+    if port is None and host is not None:
+        port = 443 if getattr(base, "scheme", "https") == "https" else 80
+    if "Azure" in type(client).__name__ or (host or "").endswith((".openai.azure.com", ".azure-api.net")):
+        provider = "azure.ai.openai"
+    elif host in _HOSTS:
+        provider = _HOSTS[host]
+    elif host in _LOCAL and port == 11434:
+        provider = "ollama"
+    else:
+        provider = PROVIDER
+    result = (provider, host, port)
+    if len(_server_cache) < 256:
+        _server_cache[key] = result
+    return result
+
+
+def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type: str | None) -> LLMRequest:
+    provider, host, port = _server(instance)
+    model = _given(kwargs, "model")
+    params: dict[str, Any] = {}
+    for key, attr in (
+        ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+        ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+        ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+        ("seed", sc.GEN_AI_REQUEST_SEED),
+    ):
+        value = _given(kwargs, key)
+        if value is not None:
+            params[attr] = value
+    max_tokens = (
+        _given(kwargs, "max_completion_tokens")
+        or _given(kwargs, "max_tokens")
+        or _given(kwargs, "max_output_tokens")
+    )
+    if max_tokens is not None:
+        params[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    stop = _given(kwargs, "stop")
+    if stop is not None:
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+    n = _given(kwargs, "n")
+    if n is not None and n != 1:
+        params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    output_type = _output_type(kwargs)
+    if output_type is not None:
+        params[sc.GEN_AI_OUTPUT_TYPE] = output_type
+    if provider in ("openai", "azure.ai.openai"):
+        if api_type is not None:
+            params[sc.OPENAI_API_TYPE] = api_type
+        tier = _given(kwargs, "service_tier")
+        if tier is not None and tier != "auto":
+            params[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
+    return LLMRequest(
+        operation=operation,
+        provider=provider,
+        model=model,
+        server_address=host,
+        server_port=port,
+        stream=bool(_given(kwargs, "stream")),
+        params=params,
+    )
+
+
+def _output_type(kwargs: Mapping[str, Any]) -> str | None:
+    fmt = _given(kwargs, "response_format")
+    if fmt is None:
+        text = _given(kwargs, "text")
+        fmt = text.get("format") if isinstance(text, Mapping) else None
+        if fmt is None:
+            return None
+    if isinstance(fmt, type):  # a pydantic class given to parse()
+        return "json"
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    return "text" if kind == "text" else None
+
+
+def _usage(usage: Any) -> Usage | None:
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None)
+    if prompt is None:
+        prompt = getattr(usage, "input_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if completion is None:
+        completion = getattr(usage, "output_tokens", None)
+    result = Usage(input_tokens=prompt, output_tokens=completion)
+    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
+    if details is not None:
+        result.cache_read_input_tokens = getattr(details, "cached_tokens", None)
+        result.cache_write_input_tokens = getattr(details, "cache_write_tokens", None)
+    details = getattr(usage, "completion_tokens_details", None) or getattr(
+        usage, "output_tokens_details", None
+    )
+    if details is not None:
+        result.reasoning_output_tokens = getattr(details, "reasoning_tokens", None)
+    return result
+
+
+def _openai_attributes(out: dict[str, Any], obj: Any) -> None:
+    tier = getattr(obj, "service_tier", None)
+    if tier:
+        out[sc.OPENAI_RESPONSE_SERVICE_TIER] = tier
+    fingerprint = getattr(obj, "system_fingerprint", None)
+    if fingerprint:
+        out[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
+
+
+def _unwrap(result: Any) -> Any:
+    """The parsed object behind ``with_raw_response`` (``LegacyAPIResponse.parse()`` caches it, so the
+    user's own parse() returns the same object); None for a body that is not read yet."""
+    name = type(result).__name__
+    if name == "LegacyAPIResponse":
+        return result.parse()
+    if name in ("APIResponse", "AsyncAPIResponse"):
+        return None  # with_streaming_response: the body is the user's to read
+    return result
+
+
+def is_sdk_stream(result: Any) -> bool:
+    """Whether the SDK returned a stream object (not a raw or streamed-response wrapper)."""
+    cls = type(result)
+    return hasattr(cls, "__next__") or hasattr(cls, "__anext__")
+
+
+# --- Chat Completions ---------------------------------------------------------------------------
+
+
+def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
+    """Map ``chat.completions.create/parse`` arguments."""
+    request = _request(instance, kwargs, sc.OP_CHAT, "chat_completions")
+    effort = _given(kwargs, "reasoning_effort")
+    if effort is not None:
+        request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+    if capture:
+        request.input_messages = content.chat_input_messages(_given(kwargs, "messages"))
+        tools = content.tool_definitions(_given(kwargs, "tools"), _given(kwargs, "functions"))
+        request.tool_definitions = tools or None
+    return request
+
+
+def chat_response(result: Any, capture: bool) -> LLMResponse | None:
+    """Map a ChatCompletion (or the raw response around one)."""
+    completion = _unwrap(result)
+    if completion is None:
+        return None
+    choices = getattr(completion, "choices", None) or []
+    response = LLMResponse(
+        response_id=getattr(completion, "id", None),
+        model=getattr(completion, "model", None),
+        finish_reasons=[c.finish_reason or "" for c in choices] or None,
+        usage=_usage(getattr(completion, "usage", None)),
+    )
+    _openai_attributes(response.attributes, completion)
+    if capture:
+        response.output_messages = [content.chat_output_message(c.message, c.finish_reason) for c in choices]
+    return response
+
+
+class ChatAccumulator:
+    """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on."""
+
+    __slots__ = ("_capture", "_choices", "_first", "_last", "_usage")
+
+    def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._capture = capture
+        self._first: Any = None
+        self._last: Any = None
+        self._usage: Any = None
+        self._choices: dict[int, dict[str, Any]] = {}
+
+    def add(self, chunk: Any) -> None:
+        if self._first is None:
+            self._first = chunk
+        self._last = chunk
+        usage = chunk.usage
+        if usage is not None:
+            self._usage = usage
+        for choice in chunk.choices:
+            state = self._choices.get(choice.index)
+            if state is None:
+                state = self._choices[choice.index] = {"finish_reason": None, "content": [], "tools": {}}
+            if choice.finish_reason is not None:
+                state["finish_reason"] = choice.finish_reason
+            if self._capture and choice.delta is not None:
+                self._fold_delta(state, choice.delta)
+
+    @staticmethod
+    def _fold_delta(state: dict[str, Any], delta: Any) -> None:
+        if delta.content:
+            state["content"].append(delta.content)
+        if getattr(delta, "refusal", None):
+            state["content"].append(delta.refusal)
+        for fragment in delta.tool_calls or ():
+            call = state["tools"].setdefault(fragment.index, {"id": None, "name": "", "arguments": []})
+            if fragment.id:
+                call["id"] = fragment.id
+            if fragment.function is not None:
+                if fragment.function.name:
+                    call["name"] += fragment.function.name
+                if fragment.function.arguments:
+                    call["arguments"].append(fragment.function.arguments)
+        legacy = getattr(delta, "function_call", None)
+        if legacy is not None:
+            call = state["tools"].setdefault(-1, {"id": None, "name": "", "arguments": []})
+            call["name"] += legacy.name or ""
+            call["arguments"].append(legacy.arguments or "")
+
+    def result(self) -> LLMResponse:
+        first = self._first
+        states = [self._choices[i] for i in sorted(self._choices)]
+        response = LLMResponse(
+            response_id=getattr(first, "id", None),
+            model=getattr(first, "model", None),
+            finish_reasons=[s["finish_reason"] or "" for s in states] or None,
+            usage=_usage(self._usage),
+        )
+        if self._last is not None:
+            _openai_attributes(response.attributes, self._last)
+        if self._capture:
+            response.output_messages = [self._message(s) for s in states]
+        return response
+
+    @staticmethod
+    def _message(state: dict[str, Any]) -> Message:
+        calls = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": "".join(c["arguments"])},
+            }
+            for _, c in sorted(state["tools"].items())
+        ]
+        message = {"role": "assistant", "content": "".join(state["content"]) or None, "tool_calls": calls}
+        return content.chat_output_message(message, state["finish_reason"])
+
+
+# --- legacy Completions -------------------------------------------------------------------------
+
+
+def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
+    """Map legacy ``completions.create`` arguments."""
+    request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION, None)
+    if capture:
+        prompt = _given(kwargs, "prompt")
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
+        request.input_messages = [
+            {"role": "user", "parts": [{"type": "text", "content": p if isinstance(p, str) else str(p)}]}
+            for p in prompts
+        ]
+    return request
+
+
+def completion_response(result: Any, capture: bool) -> LLMResponse | None:
+    """Map a legacy Completion."""
+    completion = _unwrap(result)
+    if completion is None:
+        return None
+    choices = getattr(completion, "choices", None) or []
+    response = LLMResponse(
+        response_id=getattr(completion, "id", None),
+        model=getattr(completion, "model", None),
+        finish_reasons=[c.finish_reason or "" for c in choices] or None,
+        usage=_usage(getattr(completion, "usage", None)),
+    )
+    _openai_attributes(response.attributes, completion)
+    if capture:
+        response.output_messages = [_text_output(c.text, c.finish_reason) for c in choices]
+    return response
+
+
+def _text_output(text: str, finish_reason: str | None) -> Message:
+    part = {"type": "text", "content": text}
+    return {
+        "role": "assistant",
+        "parts": [part],
+        "finish_reason": content.output_finish_reason(finish_reason),
+    }
+
+
+class CompletionAccumulator:
+    """Folds legacy Completion stream chunks."""
+
+    __slots__ = ("_capture", "_chunks")
+
+    def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._capture = capture
+        self._chunks: list[Any] = []
+
+    def add(self, chunk: Any) -> None:
+        self._chunks.append(chunk)
+
+    def result(self) -> LLMResponse:
+        if not self._chunks:
+            return LLMResponse()
+        texts: dict[int, list[str]] = {}
+        reasons: dict[int, str] = {}
+        usage = None
+        for chunk in self._chunks:
+            usage = getattr(chunk, "usage", None) or usage
+            for choice in chunk.choices:
+                texts.setdefault(choice.index, []).append(choice.text or "")
+                if choice.finish_reason:
+                    reasons[choice.index] = choice.finish_reason
+        first = self._chunks[0]
+        response = LLMResponse(
+            response_id=first.id,
+            model=first.model,
+            finish_reasons=[reasons.get(i, "") for i in sorted(texts)] or None,
+            usage=_usage(usage),
+        )
+        if self._capture:
+            response.output_messages = [
+                _text_output("".join(texts[i]), reasons.get(i)) for i in sorted(texts)
+            ]
+        return response
+
+
+# --- Embeddings ---------------------------------------------------------------------------------
+
+
+def embeddings_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
+    """Map ``embeddings.create`` arguments (embeddings carry no content attributes)."""
+    request = _request(instance, kwargs, sc.OP_EMBEDDINGS, None)
+    request.params[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [_given(kwargs, "encoding_format") or "float"]
+    return request
+
+
+def embeddings_response(result: Any, capture: bool) -> LLMResponse | None:
+    """Map a CreateEmbeddingResponse."""
+    embeddings = _unwrap(result)
+    if embeddings is None:
+        return None
+    response = LLMResponse(
+        model=getattr(embeddings, "model", None), usage=_usage(getattr(embeddings, "usage", None))
+    )
+    data = getattr(embeddings, "data", None)
+    if data:
+        vector = data[0].embedding
+        # base64 vectors are packed float32s: 4 bytes per dimension
+        size = len(vector) if not isinstance(vector, str) else (len(vector) * 3 // 4 - vector.count("=")) // 4
+        response.attributes[sc.GEN_AI_EMBEDDINGS_DIMENSION_COUNT] = size
+    if response.usage is not None:
+        response.usage.output_tokens = None
+    return response
+
+
+# --- Responses ----------------------------------------------------------------------------------
+
+
+def responses_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
+    """Map ``responses.create/parse`` arguments."""
+    request = _request(instance, kwargs, sc.OP_CHAT, "responses")
+    reasoning = _given(kwargs, "reasoning")
+    if isinstance(reasoning, Mapping) and reasoning.get("effort"):
+        request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = reasoning["effort"]
+    previous = _given(kwargs, "previous_response_id")
+    if previous:
+        request.params[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
+    conversation = _given(kwargs, "conversation")
+    conversation_id = conversation.get("id") if isinstance(conversation, Mapping) else conversation
+    if isinstance(conversation_id, str):
+        request.params[sc.GEN_AI_CONVERSATION_ID] = conversation_id
+    if capture:
+        request.input_messages = content.responses_input_messages(_given(kwargs, "input"))
+        instructions = _given(kwargs, "instructions")
+        if isinstance(instructions, str):
+            request.system_instructions = [{"type": "text", "content": instructions}]
+        request.tool_definitions = content.tool_definitions(_given(kwargs, "tools")) or None
+    return request
+
+
+def _responses_finish_reason(response: Any) -> str:
+    status = getattr(response, "status", None)
+    if status == "incomplete":
+        details = getattr(response, "incomplete_details", None)
+        reason = getattr(details, "reason", None)
+        return "length" if reason == "max_output_tokens" else (reason or "incomplete")
+    if status == "failed":
+        return "error"
+    if any(
+        getattr(item, "type", None) == "function_call" for item in getattr(response, "output", None) or ()
+    ):
+        return "tool_call"
+    return "stop"
+
+
+def responses_response(result: Any, capture: bool) -> LLMResponse | None:
+    """Map a Responses API Response."""
+    obj = _unwrap(result)
+    if obj is None:
+        return None
+    finish = _responses_finish_reason(obj)
+    response = LLMResponse(
+        response_id=getattr(obj, "id", None),
+        model=getattr(obj, "model", None),
+        finish_reasons=[finish],
+        usage=_usage(getattr(obj, "usage", None)),
+    )
+    _openai_attributes(response.attributes, obj)
+    if capture:
+        parts = content.responses_output_parts(getattr(obj, "output", None))
+        response.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": finish}]
+    return response
+
+
+class ResponsesAccumulator:
+    """Keeps the last full Response carried by the typed events (created ... completed)."""
+
+    __slots__ = ("_capture", "_response")
+
+    def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._capture = capture
+        self._response: Any = None
+
+    def add(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        if response is not None:
+            self._response = response
+
+    def result(self) -> LLMResponse:
+        if self._response is None:
+            return LLMResponse()
+        return responses_response(self._response, self._capture) or LLMResponse()
+
+
+# --- the patch table ----------------------------------------------------------------------------
+
+CHAT = Endpoint(chat_request, chat_response, ChatAccumulator, is_sdk_stream)
+CHAT_PARSE = Endpoint(chat_request, chat_response)
+COMPLETIONS = Endpoint(completion_request, completion_response, CompletionAccumulator, is_sdk_stream)
+EMBEDDINGS = Endpoint(embeddings_request, embeddings_response)
+RESPONSES = Endpoint(responses_request, responses_response, ResponsesAccumulator, is_sdk_stream)
+RESPONSES_PARSE = Endpoint(responses_request, responses_response)
+
+
+def _end_raw_stream_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # The SDK's stream helpers close the HTTP response directly, bypassing the stream we returned from
+    # create(); end our span with them. `_raw_stream` is set in their __init__ (openai 3.54.0,
+    # lib/streaming/chat/_completions.py and lib/streaming/responses/_responses.py).
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        end_stream(getattr(instance, "_raw_stream", None))
+
+
+async def _aend_raw_stream_after(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        end_stream(getattr(instance, "_raw_stream", None))
+
+
+_CHAT = "openai.resources.chat.completions"
+_BETA_CHAT = "openai.resources.beta.chat.completions"
+_RESPONSES = "openai.resources.responses"
+_CHAT_STREAM = "openai.lib.streaming.chat._completions"
+_RESPONSES_STREAM = "openai.lib.streaming.responses._responses"
+
+PATCHES = (
+    Patch(_CHAT, "Completions.create", CHAT),
+    Patch(_CHAT, "AsyncCompletions.create", CHAT),
+    Patch(_CHAT, "Completions.parse", CHAT_PARSE),
+    Patch(_CHAT, "AsyncCompletions.parse", CHAT_PARSE),
+    Patch(_BETA_CHAT, "Completions.parse", CHAT_PARSE),  # openai < 1.92 had parse() under beta
+    Patch(_BETA_CHAT, "AsyncCompletions.parse", CHAT_PARSE),
+    Patch("openai.resources.completions", "Completions.create", COMPLETIONS),
+    Patch("openai.resources.completions", "AsyncCompletions.create", COMPLETIONS),
+    Patch("openai.resources.embeddings", "Embeddings.create", EMBEDDINGS),
+    Patch("openai.resources.embeddings", "AsyncEmbeddings.create", EMBEDDINGS),
+    Patch(_RESPONSES, "Responses.create", RESPONSES),
+    Patch(_RESPONSES, "AsyncResponses.create", RESPONSES),
+    Patch(_RESPONSES, "Responses.parse", RESPONSES_PARSE),
+    Patch(_RESPONSES, "AsyncResponses.parse", RESPONSES_PARSE),
+    Patch(_CHAT_STREAM, "ChatCompletionStream.close", wrapper=_end_raw_stream_after),
+    Patch(_CHAT_STREAM, "AsyncChatCompletionStream.close", wrapper=_aend_raw_stream_after),
+    Patch(_RESPONSES_STREAM, "ResponseStream.close", wrapper=_end_raw_stream_after),
+    Patch(_RESPONSES_STREAM, "AsyncResponseStream.close", wrapper=_aend_raw_stream_after),
+)

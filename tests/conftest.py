@@ -1,0 +1,63 @@
+"""Fixtures: in-memory span exporter and metric reader, and an instrumenting fixture that always reverts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import llmtrace
+
+# Tests never reach a network exporter unless they ask for one.
+os.environ.setdefault("LLMTRACE_EXPORTER", "none")
+
+
+class Telemetry:
+    """What an instrumented test sees: finished spans and collected metrics."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.handle: llmtrace.Handle | None = None
+
+    def spans(self) -> list[Any]:
+        return list(self.exporter.get_finished_spans())
+
+    def span(self) -> Any:
+        spans = self.spans()
+        assert len(spans) == 1, f"expected exactly one span, got {[s.name for s in spans]}"
+        return spans[0]
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """Providers to pass to instrument(); nothing instrumented yet."""
+    t = Telemetry()
+    yield t
+    llmtrace.uninstrument()
+    t.tracer_provider.shutdown()
+    t.meter_provider.shutdown()
+
+
+@pytest.fixture
+def instrument(telemetry: Telemetry) -> Callable[..., Telemetry]:
+    """Call to instrument (with raise_internal_errors on); reverted after the test."""
+
+    def start(**settings: Any) -> Telemetry:
+        settings.setdefault("raise_internal_errors", True)
+        telemetry.handle = llmtrace.instrument(
+            tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, **settings
+        )
+        return telemetry
+
+    return start
