@@ -149,9 +149,17 @@ class TreeConsoleExporter(SpanExporter):
         trace_id = spans[0].context.trace_id if spans[0].context else 0
         lines = [f"trace {trace_id:032x}"]
 
-        def walk(span: ReadableSpan, prefix: str, last: bool) -> None:
-            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{describe(span)}")
+        def total(span: ReadableSpan) -> float:
             kids = children.get(span.context.span_id if span.context else None, [])
+            own = (span.attributes or {}).get(sc.LLMTRACE_COST_USD)
+            return (own if isinstance(own, (int, float)) else 0.0) + sum(total(k) for k in kids)
+
+        def walk(span: ReadableSpan, prefix: str, last: bool) -> None:
+            kids = children.get(span.context.span_id if span.context else None, [])
+            line = describe(span)
+            if kids and sc.LLMTRACE_COST_USD not in (span.attributes or {}):
+                line += f"  total {usd(total(span))}"
+            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{line}")
             for i, kid in enumerate(kids):
                 walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
 
@@ -162,6 +170,11 @@ class TreeConsoleExporter(SpanExporter):
         out.flush()
 
 
+def usd(amount: float) -> str:
+    """Dollars with as many decimals as a sub-cent LLM call needs."""
+    return "$" + (f"{amount:.8f}".rstrip("0").rstrip(".") if amount else "0")
+
+
 def describe(span: ReadableSpan) -> str:
     """One line about a span: name, duration, tokens, cost, error."""
     attrs = span.attributes or {}
@@ -170,14 +183,14 @@ def describe(span: ReadableSpan) -> str:
     ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if isinstance(ttfc, (int, float)):
         bits.append(f"first chunk {ttfc * 1000:.1f} ms")
-    tokens_in, tokens_out = attrs.get(sc.GEN_AI_USAGE_INPUT_TOKENS), attrs.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)
-    if tokens_in is not None or tokens_out is not None:
-        estimated = " (est.)" if attrs.get(sc.LLMTRACE_USAGE_ESTIMATED) else ""
-        shown = ["?" if n is None else str(n) for n in (tokens_in, tokens_out)]
-        bits.append(f"tokens in={shown[0]} out={shown[1]}{estimated}")
+    tokens = [(label, attrs.get(key)) for label, key in (("in", sc.GEN_AI_USAGE_INPUT_TOKENS),
+                                                         ("out", sc.GEN_AI_USAGE_OUTPUT_TOKENS))]  # fmt: skip
+    shown = " ".join(f"{label}={n}" for label, n in tokens if n is not None)
+    if shown:
+        bits.append(f"tokens {shown}" + (" (est.)" if attrs.get(sc.LLMTRACE_USAGE_ESTIMATED) else ""))
     cost = attrs.get(sc.LLMTRACE_COST_USD)
     if isinstance(cost, (int, float)):
-        bits.append(f"${cost:.6f}")
+        bits.append(usd(cost))
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if reasons:
         bits.append("finish=" + ",".join(str(r) for r in reasons))  # type: ignore[union-attr]
