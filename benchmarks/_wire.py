@@ -85,7 +85,8 @@ def chat_stream_body(chunks: int) -> bytes:
     texts = [" " * (i > 0) + " ".join(words[cuts[i] : cuts[i + 1]]) for i in range(pieces)]
 
     def chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: Any = None) -> str:
-        choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        choices = [] if delta is None else [choice]
         body = {**_COMMON, "object": "chat.completion.chunk", "choices": choices, "usage": usage}
         return f"data: {json.dumps(body)}\n\n"
 

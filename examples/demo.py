@@ -21,7 +21,7 @@ from opentelemetry import trace
 import llmtrace
 
 sys.path.insert(0, str(Path(__file__).parent))
-from standin import serve  # noqa: E402
+from standin import serve
 
 WEATHER_TOOL = {
     "type": "function",

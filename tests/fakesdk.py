@@ -120,7 +120,21 @@ class Accumulator:
 
 
 # Late-bound so tests can make a mapper fail with monkeypatch.
-ENDPOINT = Endpoint(lambda *a: request(*a), lambda *a: response(*a), lambda *a: Accumulator(*a))
+
+
+def _request(*args: Any) -> LLMRequest:
+    return request(*args)
+
+
+def _response(*args: Any) -> LLMResponse:
+    return response(*args)
+
+
+def _accumulator(*args: Any) -> Accumulator:
+    return Accumulator(*args)
+
+
+ENDPOINT = Endpoint(_request, _response, _accumulator)
 PATCHES = (
     Patch(__name__, "Client.create", ENDPOINT),
     Patch(__name__, "AsyncClient.create", ENDPOINT),

@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import json
 
-import fakesdk
 import pytest
-from helpers import metric_points
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
+import fakesdk
 import llmtrace
+from helpers import metric_points
 from llmtrace import _core
 from llmtrace._export import TreeConsoleExporter
 from llmtrace._records import Usage
@@ -111,7 +111,7 @@ def test_otel_content_variable_is_honoured(value, expected):
 
 
 def test_invalid_settings_fail_at_instrument_naming_the_setting(monkeypatch):
-    with pytest.raises(ConfigError, match="'exporter'.*got 'jaeger'"):
+    with pytest.raises(ConfigError, match=r"'exporter'.*got 'jaeger'"):
         llmtrace.instrument(exporter="jaeger")
     monkeypatch.setenv("LLMTRACE_MAX_CONTENT_LENGTH", "tiny")
     with pytest.raises(ConfigError, match=r"'max_content_length' \(from LLMTRACE_MAX_CONTENT_LENGTH\)"):
@@ -195,9 +195,9 @@ def test_console_tree_shows_nesting_tokens_and_cost(fake):
     provider.add_span_processor(SimpleSpanProcessor(TreeConsoleExporter(out)))
     tracer = provider.get_tracer("test")
     llmtrace.uninstrument()
-    with llmtrace.instrument(providers=["fake"], tracer_provider=provider, raise_internal_errors=True):
-        with tracer.start_as_current_span("handle request"):
-            fakesdk.Client().create(model="gpt-4o-mini")
+    handle = llmtrace.instrument(providers=["fake"], tracer_provider=provider, raise_internal_errors=True)
+    with handle, tracer.start_as_current_span("handle request"):
+        fakesdk.Client().create(model="gpt-4o-mini")
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("trace ")
     assert lines[1].startswith("└─ handle request")
@@ -209,11 +209,17 @@ def test_console_tree_shows_nesting_tokens_and_cost(fake):
 # --- pricing ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("model", "base"),
-    [("gpt-4o-mini", "gpt-4o-mini"), ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"), ("gpt-4o-2024-08-06", "gpt-4o"),
-     ("openai/gpt-4.1", "gpt-4.1"), ("gpt-4-0613", "gpt-4"), ("gpt-3.5-turbo-0125", "gpt-3.5-turbo")],
-)  # fmt: skip
+PRICE_FALLBACKS = [
+    ("gpt-4o-mini", "gpt-4o-mini"),
+    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+    ("gpt-4o-2024-08-06", "gpt-4o"),
+    ("openai/gpt-4.1", "gpt-4.1"),
+    ("gpt-4-0613", "gpt-4"),
+    ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+]
+
+
+@pytest.mark.parametrize(("model", "base"), PRICE_FALLBACKS)
 def test_price_lookup_falls_back_to_base_model(model, base):
     table = load_price_table()
     assert table.price_of(model) == table.price_of(base) is not None

@@ -6,10 +6,10 @@ import asyncio
 import gc
 import threading
 
-import fakesdk
 import pytest
 from opentelemetry.trace import StatusCode
 
+import fakesdk
 from llmtrace._stream import StreamProxy
 from llmtrace.instrumentors import REGISTRY
 

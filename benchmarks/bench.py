@@ -1,0 +1,417 @@
+"""llmtrace's added cost per call, against an un-instrumented call and a hand-made OTel span.
+
+    python benchmarks/bench.py                      # full run (a few minutes); writes benchmarks/results/
+    python benchmarks/bench.py --quick              # CI smoke: few rounds, small batches
+    python benchmarks/bench.py --rounds 31 --calls 400 --only chat
+
+Scenarios (a real ``openai.OpenAI`` answered by a ``MockTransport`` with canned wire bodies, see _wire.py):
+``chat`` (non-streaming chat.completions.create), ``stream`` (the same streamed, 50 chunks consumed, the last
+one carrying usage) and ``embeddings`` (embeddings.create, base64 as the SDK requests by default), each
+with content capture off and on. Contenders, run interleaved in every round (rotating their order):
+
+- ``bare``: the SDK call, un-instrumented (verified: the patched method is a plain function again);
+- ``floor``: the bare call inside ``tracer.start_as_current_span(...)`` carrying exactly the attributes
+  llmtrace puts on its span for that call (copied from one instrumented call made beforehand);
+- ``llmtrace``: the call with ``llmtrace.instrument()`` active (instrumented just before its batch and
+  uninstrumented just after, outside the timed region), metrics on.
+
+``floor`` and ``llmtrace`` share one TracerProvider with a BatchSpanProcessor and a no-op exporter (which
+only counts the spans it is given, to check every contender emitted what it should); llmtrace's metrics
+go to a MeterProvider with an InMemoryMetricReader that is never collected during the timing.
+Each batch: ``gc.collect()``, gc disabled, ``perf_counter_ns`` around ``--calls`` calls, gc re-enabled.
+Added costs are medians over rounds of the per-round difference (contender - bare in the same round).
+
+Instruction counts (deterministic, unlike wall time on a shared machine): ``--callgrind SCENARIO CONTENDER
+[--capture]`` sets everything up, makes warm-up calls, then makes ``--calls`` calls and exits. Run it
+under callgrind with N and 2N calls; the difference of the "Collected" totals over N is instructions/call:
+
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        python benchmarks/bench.py --callgrind chat llmtrace --calls 200   # then --calls 400
+
+``--callgrind-report SCENARIO [--capture]`` runs those six valgrind commands and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib.metadata
+import inspect
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import _wire
+import openai.resources.chat.completions as chat_module
+import openai.resources.embeddings as embeddings_module
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult as Result
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+import llmtrace
+
+CONTENDERS = ("bare", "floor", "llmtrace")
+SCENARIOS = ("chat", "stream", "embeddings")
+STREAM_CHUNKS = 50
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class NoopExporter(SpanExporter):
+    """Drops every span (counting them); stands in for a real exporter's network I/O."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> Result:
+        self.exported += len(spans)
+        return Result.SUCCESS
+
+
+@dataclass
+class Case:
+    """One scenario with content capture off or on, and what its floor span must carry."""
+
+    scenario: str
+    capture: bool
+    call: Callable[[], int]  # makes one SDK call, consumes it, returns the number of chunks (1 if none)
+    patched: tuple[type, str]  # the SDK method llmtrace wraps for this call
+    chunks: int
+    span_name: str = ""
+    span_attributes: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario}, content {'on' if self.capture else 'off'}"
+
+
+def make_cases(scenarios: Sequence[str]) -> list[Case]:
+    chat = _wire.client(_wire.chat_body(), "application/json")
+    stream = _wire.client(_wire.chat_stream_body(STREAM_CHUNKS), "text/event-stream")
+    embed = _wire.client(_wire.embeddings_body("base64"), "application/json")
+    chat_args: dict[str, Any] = {
+        "model": _wire.CHAT_MODEL,
+        "messages": _wire.MESSAGES,
+        "temperature": 0.2,
+        "max_tokens": 256,
+    }
+
+    def chat_call() -> int:
+        chat.chat.completions.create(**chat_args)
+        return 1
+
+    def stream_call() -> int:
+        n = 0
+        options = {"include_usage": True}
+        for _ in stream.chat.completions.create(**chat_args, stream=True, stream_options=options):
+            n += 1
+        return n
+
+    def embeddings_call() -> int:
+        embed.embeddings.create(model=_wire.EMBEDDING_MODEL, input="The quick brown fox jumps over the dog.")
+        return 1
+
+    chat_target = (chat_module.Completions, "create")
+    table = {
+        "chat": (chat_call, chat_target, 1),
+        "stream": (stream_call, chat_target, STREAM_CHUNKS),
+        "embeddings": (embeddings_call, (embeddings_module.Embeddings, "create"), 1),
+    }
+    return [Case(s, capture, *table[s]) for s in scenarios for capture in (False, True)]
+
+
+class Bench:
+    """The providers shared by the floor and llmtrace contenders, and the batch runner."""
+
+    def __init__(self) -> None:
+        self.exporter = NoopExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+        self.floor_tracer = self.tracer_provider.get_tracer("bench.floor")
+        self.switch_ns: list[int] = []  # instrument() + uninstrument() wall time, per llmtrace batch
+
+    def instrument(self, capture: bool, tracer_provider: Any = None) -> llmtrace.Handle:
+        return llmtrace.instrument(
+            tracer_provider=tracer_provider or self.tracer_provider,
+            meter_provider=self.meter_provider,
+            capture_content=capture,
+            raise_internal_errors=True,  # same cost on the happy path; a bug must not look "cheap"
+        )
+
+    def duration_points(self) -> int:
+        """How many calls llmtrace's duration histogram has counted (checks that metrics were on)."""
+        data = self.metric_reader.get_metrics_data()
+        return sum(
+            point.count
+            for resource in (data.resource_metrics if data else ())
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+            if metric.name == "gen_ai.client.operation.duration"
+            for point in metric.data.data_points
+        )
+
+    def calibrate(self, case: Case) -> None:
+        """Make one instrumented call and copy its span's name and attributes for the floor."""
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with self.instrument(case.capture, provider):
+            case.call()
+        (span,) = exporter.get_finished_spans()
+        case.span_name, case.span_attributes = span.name, dict(span.attributes or {})
+
+    def contender(self, case: Case, name: str) -> Callable[[], int]:
+        if name != "floor":
+            return case.call
+        tracer, call = self.floor_tracer, case.call
+        span_name, attributes = case.span_name, case.span_attributes
+
+        def floor() -> int:
+            with tracer.start_as_current_span(span_name, kind=SpanKind.CLIENT, attributes=attributes):
+                return call()
+
+        return floor
+
+    def batch(self, case: Case, name: str, calls: int) -> tuple[float, float]:
+        """Run `calls` calls of one contender; (µs per call, cyclic garbage objects per call)."""
+        fn = self.contender(case, name)
+        t0 = time.perf_counter_ns()
+        handle = self.instrument(case.capture) if name == "llmtrace" else None
+        switch = time.perf_counter_ns() - t0
+        try:
+            wrapped = type(inspect.getattr_static(*case.patched)) is not types.FunctionType
+            if wrapped != (handle is not None):
+                raise RuntimeError(f"{case.label}/{name}: SDK method wrapped={wrapped}")
+            self.tracer_provider.force_flush()
+            spans_before = self.exporter.exported
+            gc.collect()
+            gc.disable()
+            try:
+                start = time.perf_counter_ns()
+                for _ in range(calls):
+                    chunks = fn()
+                elapsed = time.perf_counter_ns() - start
+            finally:
+                gc.enable()
+            garbage = gc.collect()
+        finally:
+            if handle is not None:
+                t0 = time.perf_counter_ns()
+                handle.uninstrument()
+                self.switch_ns.append(switch + time.perf_counter_ns() - t0)
+        self.tracer_provider.force_flush()
+        spans = self.exporter.exported - spans_before
+        if chunks != case.chunks or spans != (0 if name == "bare" else calls):
+            raise RuntimeError(f"{case.label}/{name}: {chunks} chunks, {spans} spans for {calls} calls")
+        return elapsed / calls / 1000, garbage / calls
+
+
+def measure(bench: Bench, case: Case, rounds: int, warmup: int, calls: int) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+    garbage: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+    for r in range(warmup + rounds):
+        order = CONTENDERS[r % 3 :] + CONTENDERS[: r % 3]
+        for name in order:
+            us, junk = bench.batch(case, name, calls)
+            if r >= warmup:
+                samples[name].append(us)
+                garbage[name].append(junk)
+    result: dict[str, Any] = {"scenario": case.scenario, "capture_content": case.capture, "calls": calls}
+    for name in CONTENDERS:
+        result[name] = summary(samples[name]) | {"gc_objects_per_call": statistics.median(garbage[name])}
+    for name in ("floor", "llmtrace"):
+        deltas = [c - b for c, b in zip(samples[name], samples["bare"], strict=True)]
+        result[f"{name}_added"] = summary(deltas)
+    floor_added, ours_added = result["floor_added"]["median"], result["llmtrace_added"]["median"]
+    result["ratio"] = ours_added / floor_added if floor_added > 0 else None
+    if case.chunks > 1:
+        result["chunks"] = case.chunks
+        result["per_chunk_vs_floor"] = (ours_added - floor_added) / case.chunks
+        result["per_chunk"] = ours_added / case.chunks
+    result["span_attributes"] = len(case.span_attributes or {})
+    return result
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    q1, _, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else (values[0],) * 3
+    return {"median": statistics.median(values), "q1": q1, "q3": q3, "min": min(values), "samples": values}
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+        cpu = found.group(1).strip() if found else cpu
+    versions = {}
+    for package in ("llmtrace", "openai", "opentelemetry-api", "opentelemetry-sdk", "wrapt", "pydantic"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[package] = importlib.metadata.version(package)
+    versions[_wire.httpx_module().__name__] = _wire.httpx_module().__version__
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "packages": versions,
+    }
+
+
+def _iqr(stats: dict[str, Any]) -> str:
+    return f"{stats['median']:.1f} [{stats['q1']:.1f}, {stats['q3']:.1f}]"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| scenario | bare µs | floor µs | llmtrace µs | floor added | llmtrace added "
+        "| ratio (≤1.5) | µs/chunk vs floor (<1) | µs/chunk |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "n/a"
+        chunk_floor = f"{r['per_chunk_vs_floor']:.2f}" if "chunks" in r else ""
+        chunk = f"{r['per_chunk']:.2f}" if "chunks" in r else ""
+        label = f"{r['scenario']}, content {'on' if r['capture_content'] else 'off'}"
+        cells = [label, *(_iqr(r[c]) for c in CONTENDERS), _iqr(r["floor_added"]), _iqr(r["llmtrace_added"])]
+        lines.append("| " + " | ".join([*cells, ratio, chunk_floor, chunk]) + " |")
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    m, cfg = report["machine"], report["config"]
+    notes = [
+        f"# llmtrace overhead benchmark ({report['date']})",
+        "",
+        f"Command: `{report['command']}` ({report['seconds']:.0f} s)",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, {m['python']}, "
+        f"load average at start {m['load_average']}.",
+        "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
+        "",
+        f"{cfg['rounds']} rounds after {cfg['warmup']} warm-up rounds; per round one batch per contender "
+        f"(order rotated), {cfg['calls']} calls per batch ({cfg['stream_calls']} for streaming). Cells are "
+        "median [interquartile range] µs per call; *added* is the median over rounds of (contender - bare) "
+        "in the same round. ratio = llmtrace added / floor added. Metrics: MeterProvider with an "
+        f"InMemoryMetricReader. instrument()+uninstrument() between batches: median "
+        f"{report['switch_us']:.0f} µs (untimed).",
+        "",
+        markdown(report),
+        "",
+    ]
+    (RESULTS / "latest.md").write_text("\n".join(notes), encoding="utf-8")
+
+
+def run_callgrind(scenario: str, contender: str, capture: bool, calls: int) -> None:
+    """Set up, warm up, then make exactly `calls` calls of one contender (for valgrind)."""
+    bench = Bench()
+    (case,) = [c for c in make_cases([scenario]) if c.capture == capture]
+    bench.calibrate(case)
+    handle = bench.instrument(capture) if contender == "llmtrace" else None
+    fn = bench.contender(case, contender)
+    for _ in range(20):
+        fn()
+    bench.tracer_provider.force_flush()
+    for _ in range(calls):
+        fn()
+    bench.tracer_provider.force_flush()
+    if handle is not None:
+        handle.uninstrument()
+
+
+def callgrind_report(scenario: str, capture: bool, calls: int) -> None:
+    """Run the --callgrind mode under valgrind with N and 2N calls; print instructions per call."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    counts: dict[str, float] = {}
+    for contender in CONTENDERS:
+        totals = []
+        for n in (calls, 2 * calls):
+            command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+            command += [__file__, "--callgrind", scenario, contender, "--calls", str(n)]
+            command += ["--capture"] if capture else []
+            print("$", shlex.join(command), flush=True)
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            totals.append(int(re.findall(r"Collected : (\d+)", done.stderr)[-1]))
+        counts[contender] = (totals[1] - totals[0]) / calls
+    print(f"\n{scenario}, content {'on' if capture else 'off'}: instructions per call")
+    for name, value in counts.items():
+        added = f"  (+{value - counts['bare']:,.0f})" if name != "bare" else ""
+        print(f"  {name:9} {value:>12,.0f}{added}")
+    floor_added = counts["floor"] - counts["bare"]
+    print(f"  ratio llmtrace added / floor added: {(counts['llmtrace'] - counts['bare']) / floor_added:.2f}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="few rounds and calls (CI smoke test)")
+    parser.add_argument("--rounds", type=int, help="measured rounds (default 21; 3 with --quick)")
+    parser.add_argument("--warmup", type=int, help="unmeasured rounds first (default 2; 1 with --quick)")
+    parser.add_argument("--calls", type=int, help="calls per batch (default 200; 20 with --quick)")
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario")
+    parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/")
+    parser.add_argument("--callgrind", nargs=2, metavar=("SCENARIO", "CONTENDER"))
+    parser.add_argument("--callgrind-report", choices=SCENARIOS, metavar="SCENARIO")
+    parser.add_argument("--capture", action="store_true", help="content capture on (callgrind modes)")
+    args = parser.parse_args(argv)
+    if args.callgrind:
+        scenario, contender = args.callgrind
+        if scenario not in SCENARIOS or contender not in CONTENDERS:
+            parser.error(f"--callgrind takes one of {SCENARIOS} and one of {CONTENDERS}")
+        run_callgrind(scenario, contender, args.capture, args.calls or 200)
+        return
+    if args.callgrind_report:
+        callgrind_report(args.callgrind_report, args.capture, args.calls or 200)
+        return
+    rounds = args.rounds or (3 if args.quick else 21)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    calls = args.calls or (20 if args.quick else 200)
+    stream_calls = max(1, calls // 5)  # a streamed call costs ~8x a plain one
+    started = time.perf_counter()
+    bench = Bench()
+    report: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": shlex.join(["python", *sys.argv]),
+        "machine": machine(),
+        "config": {"rounds": rounds, "warmup": warmup, "calls": calls, "stream_calls": stream_calls},
+        "results": [],
+    }
+    for case in make_cases(args.only or SCENARIOS):
+        bench.calibrate(case)
+        n = stream_calls if case.chunks > 1 else calls
+        print(f"{case.label}: {rounds} rounds x {len(CONTENDERS)} contenders x {n} calls", flush=True)
+        report["results"].append(measure(bench, case, rounds, warmup, n))
+    report["switch_us"] = statistics.median(bench.switch_ns) / 1000
+    expected = sum((warmup + rounds) * r["calls"] + 1 for r in report["results"])  # +1: calibration
+    recorded = bench.duration_points()
+    if recorded != expected:
+        raise RuntimeError(f"llmtrace recorded {recorded} operation durations, expected {expected}")
+    report["seconds"] = time.perf_counter() - started
+    table = markdown(report)
+    print(f"\n{table}\n\nµs per call: median [IQR]; added = median over rounds of (contender - bare).")
+    print(f"Finished in {report['seconds']:.0f} s.")
+    if not args.no_write:
+        write(report)
+        print(f"Wrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()
