@@ -11,7 +11,7 @@ nox.options.sessions = ["tests", "tests_oldest", "lint", "typecheck"]
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 # The oldest openai release we support, tested on its own (see README "Supported versions").
-OPENAI_OLDEST = "openai==1.40.0"
+OPENAI_OLDEST = "openai==1.66.0"
 
 
 @nox.session
