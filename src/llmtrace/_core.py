@@ -145,12 +145,24 @@ class Call:
 
     def finish(self, response: LLMResponse | None, *, abandoned: bool = False) -> None:
         """Record the response, usage and cost, then end the span."""
+        self._end(response, None, abandoned)
+
+    def fail(self, exc: BaseException, response: LLMResponse | None = None) -> None:
+        """Record `exc` as the call's error (with any partial response), then end the span."""
+        self._end(response, exc, False)
+
+    def _end(self, response: LLMResponse | None, exc: BaseException | None, abandoned: bool) -> None:
         if self._done:
             return
         self._done = True
         duration = time.perf_counter() - self._start
         try:
-            self._record(response, duration, None, abandoned)
+            error_type = None
+            if exc is not None:
+                error_type = _error_type(exc)
+                if self.recording:
+                    self._record_error(exc, error_type)
+            self._record(response, duration, error_type, abandoned)
         except Exception:
             try:
                 internal_error("finish")
@@ -159,34 +171,17 @@ class Call:
         else:
             self.span.end()
 
-    def fail(self, exc: BaseException, response: LLMResponse | None = None) -> None:
-        """Record `exc` as the call's error (with any partial response), then end the span."""
-        if self._done:
-            return
-        self._done = True
-        duration = time.perf_counter() - self._start
-        error_type = _error_type(exc)
-        try:
-            if self.recording:
-                message = redact(str(exc))
-                self.span.set_attribute(sc.ERROR_TYPE, error_type)
-                self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
-                self.span.add_event(
-                    "exception",
-                    {
-                        "exception.type": type(exc).__qualname__,
-                        "exception.message": message,
-                        "exception.stacktrace": redact("".join(traceback.format_exception(exc))),
-                    },
-                )
-            self._record(response, duration, error_type, False)
-        except Exception:
-            try:
-                internal_error("fail")
-            finally:
-                self.span.end()
-        else:
-            self.span.end()
+    def _record_error(self, exc: BaseException, error_type: str) -> None:
+        message = redact(str(exc))
+        self.span.set_attribute(sc.ERROR_TYPE, error_type)
+        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
+        stack = redact("".join(traceback.format_exception(exc)))
+        event = {
+            "exception.type": type(exc).__qualname__,
+            "exception.message": message,
+            "exception.stacktrace": stack,
+        }
+        self.span.add_event("exception", event)
 
     def _record(
         self, response: LLMResponse | None, duration: float, error_type: str | None, abandoned: bool

@@ -6,7 +6,7 @@ targets missing from an installed version are skipped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from llmtrace import _semconv as sc
@@ -196,22 +196,33 @@ def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLM
     return request
 
 
+def _choices_response(obj: Any, output: Callable[[Any], Message] | None) -> LLMResponse:
+    """A ChatCompletion or legacy Completion: one finish reason and one output message per choice."""
+    choices = getattr(obj, "choices", None) or []
+    response = LLMResponse(
+        response_id=getattr(obj, "id", None),
+        model=getattr(obj, "model", None),
+        finish_reasons=[c.finish_reason or "" for c in choices] or None,
+        usage=_usage(getattr(obj, "usage", None)),
+    )
+    _openai_attributes(response.attributes, obj)
+    if output is not None:
+        response.output_messages = [output(c) for c in choices]
+    return response
+
+
+def _chat_choice(choice: Any) -> Message:
+    return content.chat_output_message(choice.message, choice.finish_reason)
+
+
+def _text_choice(choice: Any) -> Message:
+    return _text_output(choice.text, choice.finish_reason)
+
+
 def chat_response(result: Any, capture: bool) -> LLMResponse | None:
     """Map a ChatCompletion (or the raw response around one)."""
     completion = _unwrap(result)
-    if completion is None:
-        return None
-    choices = getattr(completion, "choices", None) or []
-    response = LLMResponse(
-        response_id=getattr(completion, "id", None),
-        model=getattr(completion, "model", None),
-        finish_reasons=[c.finish_reason or "" for c in choices] or None,
-        usage=_usage(getattr(completion, "usage", None)),
-    )
-    _openai_attributes(response.attributes, completion)
-    if capture:
-        response.output_messages = [content.chat_output_message(c.message, c.finish_reason) for c in choices]
-    return response
+    return None if completion is None else _choices_response(completion, _chat_choice if capture else None)
 
 
 class ChatAccumulator:
@@ -311,19 +322,7 @@ def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) 
 def completion_response(result: Any, capture: bool) -> LLMResponse | None:
     """Map a legacy Completion."""
     completion = _unwrap(result)
-    if completion is None:
-        return None
-    choices = getattr(completion, "choices", None) or []
-    response = LLMResponse(
-        response_id=getattr(completion, "id", None),
-        model=getattr(completion, "model", None),
-        finish_reasons=[c.finish_reason or "" for c in choices] or None,
-        usage=_usage(getattr(completion, "usage", None)),
-    )
-    _openai_attributes(response.attributes, completion)
-    if capture:
-        response.output_messages = [_text_output(c.text, c.finish_reason) for c in choices]
-    return response
+    return None if completion is None else _choices_response(completion, _text_choice if capture else None)
 
 
 def _text_output(text: str, finish_reason: str | None) -> Message:
