@@ -115,7 +115,18 @@ def start_call(request: LLMRequest, runtime: Runtime) -> Call:
 class Call:
     """One traced model call; `finish`/`fail` end it exactly once and never raise."""
 
-    __slots__ = ("_done", "_start", "_ttfc", "chunks", "context", "recording", "request", "runtime", "span")
+    __slots__ = (
+        "_done",
+        "_start",
+        "_ttfc",
+        "chunks",
+        "context",
+        "recording",
+        "request",
+        "runtime",
+        "span",
+        "streamed",
+    )
 
     def __init__(self, runtime: Runtime, span: Span, request: LLMRequest) -> None:
         self.runtime = runtime
@@ -124,6 +135,7 @@ class Call:
         self.recording = span.is_recording()
         self.context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span))
         self.chunks = 0
+        self.streamed = False
         self._done = False
         self._start = time.perf_counter()
         self._ttfc: float | None = None
@@ -194,6 +206,9 @@ class Call:
         if usage is not None:
             try:
                 cost = runtime.prices.cost_of(usage, model)
+                if cost is None and request.model is not None and request.model != model:
+                    # the answering snapshot may be unpriced (e.g. "davinci:2023-07-21-v2" for davinci-002)
+                    cost = runtime.prices.cost_of(usage, request.model)
             except Exception:  # a pricing problem must not cost the span its tokens
                 internal_error("pricing")
         if self.recording:
@@ -202,7 +217,7 @@ class Call:
                 _response_attributes(attributes, response, runtime.settings)
             if self._ttfc is not None:
                 attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._ttfc
-            if request.stream:
+            if self.streamed:
                 attributes[sc.LLMTRACE_STREAM_CHUNKS] = self.chunks
             if abandoned:
                 attributes[sc.LLMTRACE_STREAM_ABANDONED] = True

@@ -31,6 +31,7 @@ class _Base(wrapt.BaseObjectProxy[Any]):
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = acc
+        call.streamed = True
 
     def _self_add(self, chunk: Any) -> None:
         call = self._self_call

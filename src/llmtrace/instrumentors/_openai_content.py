@@ -18,7 +18,12 @@ def as_dict(obj: Any) -> dict[str, Any]:
         return dict(obj)
     dump = getattr(obj, "model_dump", None)
     if dump is not None:
-        result: dict[str, Any] = dump(exclude_none=True)
+        # warnings=False: the SDK's generic Parsed* models make pydantic warn about their `parsed`
+        # field on every dump, which would surface in the user's code.
+        try:
+            result: dict[str, Any] = dump(exclude_none=True, warnings=False)
+        except TypeError:  # a model_dump without the pydantic v2 signature
+            result = dump(exclude_none=True)
         return result
     return {"content": str(obj)}
 
@@ -34,9 +39,10 @@ def arguments(raw: Any) -> Any:
 
 
 def output_finish_reason(reason: str | None) -> str:
-    """An OpenAI finish reason in the schema's vocabulary (``tool_calls`` -> ``tool_call``)."""
+    """An OpenAI finish reason in the schema's vocabulary (``tool_calls`` -> ``tool_call``); "" for a
+    choice that never finished (a stream cut short), as in ``gen_ai.response.finish_reasons``."""
     if reason is None:
-        return "stop"
+        return ""
     return _FINISH.get(reason, reason)
 
 

@@ -118,7 +118,7 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
 
 
 def _output_type(kwargs: Mapping[str, Any]) -> str | None:
-    fmt = _given(kwargs, "response_format")
+    fmt = _given(kwargs, "response_format") or _given(kwargs, "text_format")  # text_format: responses.parse()
     if fmt is None:
         text = _given(kwargs, "text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
@@ -144,14 +144,19 @@ def _usage(usage: Any) -> Usage | None:
     result = Usage(input_tokens=prompt, output_tokens=completion)
     details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
     if details is not None:
-        result.cache_read_input_tokens = getattr(details, "cached_tokens", None)
-        result.cache_write_input_tokens = getattr(details, "cache_write_tokens", None)
+        result.cache_read_input_tokens = _detail(details, "cached_tokens")
+        result.cache_write_input_tokens = _detail(details, "cache_write_tokens")
     details = getattr(usage, "completion_tokens_details", None) or getattr(
         usage, "output_tokens_details", None
     )
     if details is not None:
-        result.reasoning_output_tokens = getattr(details, "reasoning_tokens", None)
+        result.reasoning_output_tokens = _detail(details, "reasoning_tokens")
     return result
+
+
+def _detail(details: Any, name: str) -> Any:
+    """A usage-details count; SDKs older than the field keep the details as a plain dict (an extra)."""
+    return details.get(name) if isinstance(details, Mapping) else getattr(details, name, None)
 
 
 def _openai_attributes(out: dict[str, Any], obj: Any) -> None:
@@ -168,7 +173,8 @@ def _unwrap(result: Any) -> Any:
     user's own parse() returns the same object); None for a body that is not read yet."""
     name = type(result).__name__
     if name == "LegacyAPIResponse":
-        return result.parse()
+        # A streamed raw response parses to the SDK's Stream, not a response object: the caller reads it.
+        return None if getattr(result, "_stream", False) else result.parse()
     if name in ("APIResponse", "AsyncAPIResponse"):
         return None  # with_streaming_response: the body is the user's to read
     return result
@@ -276,6 +282,8 @@ class ChatAccumulator:
 
     def result(self) -> LLMResponse:
         first = self._first
+        if first is None:  # no chunk was folded: nothing to report (no empty output-messages list)
+            return LLMResponse()
         states = [self._choices[i] for i in sorted(self._choices)]
         response = LLMResponse(
             response_id=getattr(first, "id", None),
@@ -378,7 +386,9 @@ class CompletionAccumulator:
 def embeddings_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``embeddings.create`` arguments (embeddings carry no content attributes)."""
     request = _request(instance, kwargs, sc.OP_EMBEDDINGS, None)
-    request.params[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [_given(kwargs, "encoding_format") or "float"]
+    encoding = _given(kwargs, "encoding_format")
+    if encoding is not None:
+        request.params[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
     return request
 
 
@@ -428,6 +438,8 @@ def responses_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -
 
 def _responses_finish_reason(response: Any) -> str:
     status = getattr(response, "status", None)
+    if status in ("in_progress", "queued"):
+        return ""  # not finished (a stream left early): no finish reason to claim
     if status == "incomplete":
         details = getattr(response, "incomplete_details", None)
         reason = getattr(details, "reason", None)
@@ -450,7 +462,7 @@ def responses_response(result: Any, capture: bool) -> LLMResponse | None:
     response = LLMResponse(
         response_id=getattr(obj, "id", None),
         model=getattr(obj, "model", None),
-        finish_reasons=[finish],
+        finish_reasons=[finish] if finish else None,
         usage=_usage(getattr(obj, "usage", None)),
     )
     _openai_attributes(response.attributes, obj)
