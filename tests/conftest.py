@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +15,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import llmtrace
+from llmtrace import _counting, tokens
 
 # Tests never reach a network exporter unless they ask for one.
 os.environ.setdefault("LLMTRACE_EXPORTER", "none")
+# tiktoken's files come from the project's own provisioning (tests/tiktoken_data.py, run by nox),
+# never from the internet at run time.
+os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".tiktoken-cache"))
+tokens.allow_download = False
 
 
 class Telemetry:
@@ -31,6 +37,7 @@ class Telemetry:
         self.handle: llmtrace.Handle | None = None
 
     def spans(self) -> list[Any]:
+        _counting.drain()  # spans of calls without reported usage end once their tokens are counted
         return list(self.exporter.get_finished_spans())
 
     def span(self) -> Any:

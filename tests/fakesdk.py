@@ -74,12 +74,12 @@ class AsyncStream:
 
 class Client:
     def create(self, *, model: str, stream: bool = False, items: Any = ("a", "b", "c"), fail_at: Any = None,
-               error: Exception | None = None) -> Any:  # fmt: skip
+               error: Exception | None = None, prompt: str = "hi", usage: bool = True) -> Any:  # fmt: skip
         if error is not None:
             raise error
         if stream:
             return Stream(list(items), fail_at)
-        return {"id": "r-1", "model": model, "text": "".join(items)}
+        return {"id": "r-1", "model": model, "text": "".join(items), "usage": usage}
 
 
 class AsyncClient:
@@ -95,12 +95,19 @@ class AsyncClient:
 
 
 def request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
+    prompt = kwargs.get("prompt", "hi")
     return LLMRequest(
-        operation="chat", provider="fake", model=kwargs.get("model"), stream=bool(kwargs.get("stream"))
+        operation="chat",
+        provider="fake",
+        model=kwargs.get("model"),
+        stream=bool(kwargs.get("stream")),
+        prompt_texts=lambda: [prompt],
     )
 
 
 def response(result: Any, capture: bool) -> LLMResponse:
+    if not result.get("usage", True):
+        return LLMResponse(response_id=result["id"], model=result["model"], output_texts=[result["text"]])
     return LLMResponse(
         response_id=result["id"],
         model=result["model"],

@@ -15,6 +15,7 @@ from opentelemetry.metrics import Counter, Histogram, Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
+from llmtrace import _counting, tokens
 from llmtrace import _semconv as sc
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace._safety import internal_error
@@ -168,6 +169,29 @@ class Call:
             return
         self._done = True
         duration = time.perf_counter() - self._start
+        if response is not None and self.request.prompt_texts is not None and _missing_usage(response):
+            # Count tokens off the caller's thread; the span keeps the end time taken now.
+            end_time = time.time_ns()
+
+            def count() -> None:
+                counted = response
+                try:
+                    counted = _with_estimate(self.request, response)
+                finally:
+                    self._complete(counted, exc, duration, abandoned, end_time)
+
+            if _counting.submit(count):
+                return
+        self._complete(response, exc, duration, abandoned, None)
+
+    def _complete(
+        self,
+        response: LLMResponse | None,
+        exc: BaseException | None,
+        duration: float,
+        abandoned: bool,
+        end_time: int | None,
+    ) -> None:
         try:
             error_type = None
             if exc is not None:
@@ -179,9 +203,9 @@ class Call:
             try:
                 internal_error("finish")
             finally:
-                self.span.end()
+                self.span.end(end_time)
         else:
-            self.span.end()
+            self.span.end(end_time)
 
     def _record_error(self, exc: BaseException, error_type: str) -> None:
         message = redact(str(exc))
@@ -257,6 +281,30 @@ class Call:
             metrics.cost.add(cost.total_usd, labels)
 
 
+def _missing_usage(response: LLMResponse) -> bool:
+    usage = response.usage
+    if usage is None or usage.input_tokens is None:
+        return True
+    return usage.output_tokens is None and response.output_texts is not None
+
+
+def _with_estimate(request: LLMRequest, response: LLMResponse) -> LLMResponse:
+    """`response` with the token counts the provider did not report, counted (and flagged as such)."""
+    usage = response.usage if response.usage is not None else Usage()
+    model = response.model or request.model
+    tokenizer = None
+    if usage.input_tokens is None and request.prompt_texts is not None:
+        texts = request.prompt_texts()
+        count = tokens.count_chat if request.operation == sc.OP_CHAT else tokens.count_tokens
+        usage.input_tokens, tokenizer = count(texts, model)
+    if usage.output_tokens is None and response.output_texts is not None:
+        usage.output_tokens, tokenizer = tokens.count_tokens(response.output_texts, model)
+    usage.estimated = True
+    usage.tokenizer = tokenizer
+    response.usage = usage
+    return response
+
+
 def _error_type(exc: BaseException) -> str:
     return type(exc).__qualname__ or sc.OTHER
 
@@ -292,6 +340,8 @@ def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:
         out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_output_tokens
     if usage.estimated:
         out[sc.LLMTRACE_USAGE_ESTIMATED] = True
+        if usage.tokenizer is not None:
+            out[sc.LLMTRACE_USAGE_TOKENIZER] = usage.tokenizer
 
 
 def _add_content(out: dict[str, AttributeValue], request: LLMRequest, limit: int) -> None:

@@ -7,6 +7,7 @@ serialize them without knowing any provider.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +27,8 @@ class Usage:
     cache_write_input_tokens: int | None = None
     reasoning_output_tokens: int | None = None
     estimated: bool = False
+    tokenizer: str | None = None
+    """For estimated counts: the tiktoken encoding used, or ``chars/4``."""
 
 
 @dataclass(slots=True)
@@ -43,6 +46,10 @@ class LLMRequest:
     input_messages: list[Message] | None = None
     system_instructions: list[Part] | None = None
     tool_definitions: list[dict[str, Any]] | None = None
+    prompt_texts: Callable[[], list[str]] | None = None
+    """The prompt's text, one string per message, for counting tokens when the provider reports none."""
+    expects_usage: bool = True
+    """False when the provider is known not to report usage (a stream without include_usage)."""
 
 
 @dataclass(slots=True)
@@ -56,6 +63,8 @@ class LLMResponse:
     output_messages: list[Message] | None = None
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
     """Provider-specific response attributes by name (service tier, fingerprint, dimensions, ...)."""
+    output_texts: list[str] | None = None
+    """Generated text, one string per choice, for counting tokens when usage is missing."""
 
 
 class Accumulator(Protocol):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import threading
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmtrace import _core, _export, _safety
+from llmtrace import _core, _counting, _export, _safety
 from llmtrace import _semconv as sc
 from llmtrace._core import Instruments, Runtime
 from llmtrace._patch import Patcher
@@ -23,6 +24,7 @@ from llmtrace.pricing import ModelPrice, load_price_table
 _lock = threading.RLock()
 _patcher = Patcher()
 _handle: Handle | None = None
+_atexit_registered = False
 
 
 class Handle:
@@ -43,7 +45,8 @@ class Handle:
         return _patcher.applied
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
-        """Export what is buffered now (the providers' own force_flush, where they have one)."""
+        """Finish pending token counts, then export what is buffered (the providers' force_flush)."""
+        _counting.drain(timeout_millis / 1000)
         for provider in (self.tracer_provider, self.meter_provider):
             flush = getattr(provider, "force_flush", None)
             if flush is not None:
@@ -106,7 +109,7 @@ def instrument(
         >>> handle = llmtrace.instrument(exporter="none")
         >>> handle.uninstrument()
     """
-    global _handle
+    global _handle, _atexit_registered
     config = load_settings(
         {
             "providers": providers,
@@ -140,6 +143,10 @@ def instrument(
             module = importlib.import_module(REGISTRY[name])
             _patcher.apply(module.PATCHES)
         _handle = Handle(config, tp, mp, owned_tp or owned_mp)
+        if not _atexit_registered:
+            # Registered after the SDK providers' own atexit shutdown, so it runs before it.
+            atexit.register(_counting.drain, 2.0)
+            _atexit_registered = True
         return _handle
 
 

@@ -35,7 +35,7 @@ def test_failing_response_mapper_returns_sdk_result_and_ends_span(fake, monkeypa
     t = fake(raise_internal_errors=False)
     monkeypatch.setattr(fakesdk, "response", lambda *a: 1 / 0)
     result = fakesdk.Client().create(model="m")
-    assert result == {"id": "r-1", "model": "m", "text": "abc"}
+    assert result == {"id": "r-1", "model": "m", "text": "abc", "usage": True}
     assert len(t.spans()) == 1
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import openai
 import pytest
+import tiktoken
 import wrapt
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, RootModel
@@ -131,6 +132,28 @@ def cost(price_key: str, *, input_tokens: int, output_tokens: int = 0, cached: i
 
 
 # --- expected attributes -------------------------------------------------------------------------
+
+
+def estimated(
+    model: str, encoding: str, prompts: list[str], outputs: list[str] | None = None
+) -> dict[str, Any]:
+    """Attributes of a call whose usage llmtrace counted itself with tiktoken (`encoding`).
+
+    Chat prompt tokens follow OpenAI's framing: each message's text, plus 4 per message (3 + role),
+    plus 3 to prime the reply. Output tokens are the generated text's tokens.
+    """
+    enc = tiktoken.get_encoding(encoding)
+    input_tokens = sum(len(enc.encode(p)) for p in prompts) + 4 * len(prompts) + 3
+    attributes: dict[str, Any] = {
+        "gen_ai.usage.input_tokens": input_tokens,
+        sc.LLMTRACE_USAGE_ESTIMATED: True,
+        sc.LLMTRACE_USAGE_TOKENIZER: encoding,
+    }
+    output_tokens = 0
+    if outputs is not None:
+        output_tokens = sum(len(enc.encode(o)) for o in outputs)
+        attributes["gen_ai.usage.output_tokens"] = output_tokens
+    return {**attributes, **cost(model, input_tokens=input_tokens, output_tokens=output_tokens)}
 
 
 def request_attributes(
@@ -432,7 +455,9 @@ def test_openai_chat_stream_without_usage(instrument, is_async, index, shape):
 
     assert len(chunks) == len(payloads)
     span = the_span(t, "chat gpt-3.5-turbo")
-    # No usage and so no cost either: llmtrace does not count tokens offline unless asked to.
+    # The server sent no counts: llmtrace counts them (cl100k for gpt-3.5) and flags them as estimated.
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    prompts = [m["content"] for m in params["messages"]]
     assert_attributes(
         span,
         {
@@ -440,6 +465,7 @@ def test_openai_chat_stream_without_usage(instrument, is_async, index, shape):
             "gen_ai.response.id": payloads[0]["id"],
             "gen_ai.response.model": "gpt-3.5-turbo-0125",
             "gen_ai.response.finish_reasons": ["stop"],
+            **estimated("gpt-3.5-turbo", "cl100k_base", prompts, [text]),
             **shape,
             TTFC: ANY,
             CHUNKS: len(payloads),
@@ -1325,6 +1351,8 @@ def test_openai_chat_stream_helper_exited_early(instrument, is_async):
             "gen_ai.response.model": "gpt-4-0613",
             # One entry per choice seen; no reason had arrived for it when the block was left.
             "gen_ai.response.finish_reasons": [""],
+            # Left before the usage chunk: the prompt is counted; the unread output is not.
+            **estimated("gpt-4", "cl100k_base", ["Say this is a test"]),
             TTFC: ANY,
             CHUNKS: 1,
         },
@@ -1925,6 +1953,8 @@ def test_openai_containment_stream_accumulator_fails(instrument, monkeypatch, ca
             INPUT: [text_message("user", "Say this is a test")],
             TTFC: ANY,
             CHUNKS: len(payloads),
+            # With no chunk folded there is no usage either: the prompt's tokens are still counted.
+            **(estimated("gpt-4", "cl100k_base", ["Say this is a test"]) if failing == "add" else {}),
         },
     )
     assert_sane_ttfc(span)

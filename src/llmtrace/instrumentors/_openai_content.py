@@ -99,6 +99,21 @@ def _tool_call_parts(message: Mapping[str, Any]) -> list[Part]:
     return parts
 
 
+def message_texts(messages: Any) -> list[str]:
+    """The text of each message (content, refusals, tool-call names and arguments), for token counting."""
+    texts = []
+    for raw in messages or ():
+        message = as_dict(raw)
+        pieces = [p.get("content", "") for p in _content_parts(message.get("content")) if p["type"] == "text"]
+        for part in _tool_call_parts(message):
+            raw_args = part["arguments"]
+            pieces += [part["name"], raw_args if isinstance(raw_args, str) else json.dumps(raw_args)]
+        if message.get("refusal"):
+            pieces.append(message["refusal"])
+        texts.append("".join(str(p) for p in pieces))
+    return texts
+
+
 def chat_input_messages(messages: Any) -> list[Message]:
     """Chat Completions ``messages`` in the order sent (system messages stay in the history)."""
     result: list[Message] = []

@@ -195,8 +195,13 @@ def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLM
     effort = _given(kwargs, "reasoning_effort")
     if effort is not None:
         request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
+    messages = _given(kwargs, "messages")
+    request.prompt_texts = lambda: content.message_texts(messages)
+    if request.stream:
+        options = _given(kwargs, "stream_options")
+        request.expects_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
     if capture:
-        request.input_messages = content.chat_input_messages(_given(kwargs, "messages"))
+        request.input_messages = content.chat_input_messages(messages)
         tools = content.tool_definitions(_given(kwargs, "tools"), _given(kwargs, "functions"))
         request.tool_definitions = tools or None
     return request
@@ -214,7 +219,16 @@ def _choices_response(obj: Any, output: Callable[[Any], Message] | None) -> LLMR
     _openai_attributes(response.attributes, obj)
     if output is not None:
         response.output_messages = [output(c) for c in choices]
+    if response.usage is None:  # some OpenAI-compatible servers omit it: count instead
+        response.output_texts = [_choice_text(c) for c in choices]
     return response
+
+
+def _choice_text(choice: Any) -> str:
+    message = getattr(choice, "message", None)
+    if message is None:
+        return str(getattr(choice, "text", "") or "")
+    return content.message_texts([message])[0]
 
 
 def _chat_choice(choice: Any) -> Message:
@@ -234,10 +248,12 @@ def chat_response(result: Any, capture: bool) -> LLMResponse | None:
 class ChatAccumulator:
     """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on."""
 
-    __slots__ = ("_capture", "_choices", "_first", "_last", "_usage")
+    __slots__ = ("_capture", "_choices", "_first", "_fold", "_last", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
+        # Without usage in the stream, the text is kept to count its tokens at the end.
+        self._fold = capture or not request.expects_usage
         self._first: Any = None
         self._last: Any = None
         self._usage: Any = None
@@ -256,7 +272,7 @@ class ChatAccumulator:
                 state = self._choices[choice.index] = {"finish_reason": None, "content": [], "tools": {}}
             if choice.finish_reason is not None:
                 state["finish_reason"] = choice.finish_reason
-            if self._capture and choice.delta is not None:
+            if self._fold and choice.delta is not None:
                 self._fold_delta(state, choice.delta)
 
     @staticmethod
@@ -295,7 +311,14 @@ class ChatAccumulator:
             _openai_attributes(response.attributes, self._last)
         if self._capture:
             response.output_messages = [self._message(s) for s in states]
+        if response.usage is None and self._fold:
+            response.output_texts = [self._text(s) for s in states]
         return response
+
+    @staticmethod
+    def _text(state: dict[str, Any]) -> str:
+        calls = [c["name"] + "".join(c["arguments"]) for _, c in sorted(state["tools"].items())]
+        return "".join(state["content"]) + "".join(calls)
 
     @staticmethod
     def _message(state: dict[str, Any]) -> Message:
@@ -317,9 +340,10 @@ class ChatAccumulator:
 def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map legacy ``completions.create`` arguments."""
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION, None)
+    prompt = _given(kwargs, "prompt")
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
+    request.prompt_texts = lambda: [p if isinstance(p, str) else str(p) for p in prompts]
     if capture:
-        prompt = _given(kwargs, "prompt")
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
         request.input_messages = [
             {"role": "user", "parts": [{"type": "text", "content": p if isinstance(p, str) else str(p)}]}
             for p in prompts
@@ -377,6 +401,8 @@ class CompletionAccumulator:
             response.output_messages = [
                 _text_output("".join(texts[i]), reasons.get(i)) for i in sorted(texts)
             ]
+        if response.usage is None:
+            response.output_texts = ["".join(texts[i]) for i in sorted(texts)]
         return response
 
 
