@@ -8,6 +8,7 @@ call: it runs the SDK method once, outside any containment, and returns exactly 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -41,6 +42,8 @@ class Endpoint:
     """Builds the accumulator for a streamed result."""
     is_stream: Callable[[Any], bool] | None = None
     """Whether a returned object is a stream to proxy (default: the request asked to stream)."""
+    is_deferred: Callable[[Any], bool] | None = None
+    """Whether a returned object is an unread response whose ``parse()`` yields the real result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class Patch:
 def _finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
     capture = call.runtime.settings.capture_content
     try:
+        if endpoint.is_deferred is not None and endpoint.is_deferred(result):
+            return (AsyncDeferredProxy if is_async else DeferredProxy)(result, call, endpoint)
         if endpoint.accumulator is not None and (
             endpoint.is_stream(result) if endpoint.is_stream is not None else call.request.stream
         ):
@@ -66,6 +71,56 @@ def _finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
         internal_error("finish")
         call.finish(None)
     return result
+
+
+class DeferredProxy(wrapt.BaseObjectProxy[Any]):
+    """An unread HTTP response (openai's ``with_streaming_response``): the span ends when the user
+    parses it (with the parsed result, or continues as a stream), closes it, or drops it."""
+
+    def __init__(self, wrapped: Any, call: Call, endpoint: Endpoint) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_endpoint = endpoint
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """The SDK's parse(); its result finishes the span (or becomes a traced stream)."""
+        try:
+            result = self.__wrapped__.parse(*args, **kwargs)
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        return _finish(self._self_call, self._self_endpoint, result, False)
+
+    def close(self) -> None:
+        """Close the response; a body read without parse() ends the span without response details."""
+        try:
+            self.__wrapped__.close()
+        finally:
+            self._self_call.finish(None)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._self_call.finish(None, abandoned=True)
+
+
+class AsyncDeferredProxy(DeferredProxy):
+    """`DeferredProxy` for ``AsyncAPIResponse`` (whose parse() and close() are coroutines)."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """The SDK's parse(); its result finishes the span (or becomes a traced stream)."""
+        try:
+            result = await self.__wrapped__.parse(*args, **kwargs)
+        except BaseException as exc:
+            self._self_call.fail(exc)
+            raise
+        return _finish(self._self_call, self._self_endpoint, result, True)
+
+    async def close(self) -> None:  # type: ignore[override]
+        """Close the response and end the span if parse() did not."""
+        try:
+            await self.__wrapped__.close()
+        finally:
+            self._self_call.finish(None)
 
 
 def _start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
@@ -114,6 +169,85 @@ def _async_wrapper(endpoint: Endpoint) -> Wrapper:
         return _finish(call, endpoint, result, True)
 
     return wrapper
+
+
+def unless_in_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Raw wrapper: run the wrapped function only outside a call llmtrace is tracing; inside one,
+    return None. For an SDK's own span-starting hook, so that a traced call has one span, llmtrace's."""
+    if otel_context.get_value(_core._IN_CALL):
+        return None
+    return wrapped(*args, **kwargs)
+
+
+# --- SDK stream helpers that send their request later ----------------------------------------------
+#
+# Some helpers (anthropic's messages.stream()) take the call's arguments but return a manager that sends
+# the request only when entered, and hand the raw stream to a helper object that reads it. The method
+# that took the arguments keeps them on the manager (`remember_request`); entering the manager is the
+# traced call (`stream_helper_entry`), and the helper's raw stream is swapped for our proxy, so every
+# way of reading it (iteration, text_stream, get_final_message()) is folded and ends the span once.
+
+_REQUEST = "_llmtrace_request"
+
+
+def remember_request(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Raw wrapper for a helper method returning a manager: keep (resource, kwargs) on the manager."""
+    manager = wrapped(*args, **kwargs)
+    try:
+        setattr(manager, _REQUEST, (instance, dict(kwargs)))
+    except Exception:
+        internal_error("stream helper")
+    return manager
+
+
+def _proxy_helper_stream(call: Call, endpoint: Endpoint, helper: Any, attribute: str, is_async: bool) -> Any:
+    try:
+        if endpoint.accumulator is None:
+            raise TypeError("a stream helper endpoint needs an accumulator")
+        accumulator = endpoint.accumulator(call.request, call.runtime.settings.capture_content)
+        proxy = AsyncStreamProxy if is_async else StreamProxy
+        setattr(helper, attribute, proxy(getattr(helper, attribute), call, accumulator))
+    except Exception:
+        internal_error("finish")
+        call.finish(None)
+    return helper
+
+
+def stream_helper_entry(endpoint: Endpoint, attribute: str) -> tuple[Wrapper, Wrapper]:
+    """Raw wrappers for a manager's ``__enter__`` and ``__aenter__``: trace the request it sends with the
+    arguments `remember_request` kept, and proxy the raw stream its helper holds in `attribute`."""
+
+    def enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = getattr(instance, _REQUEST, None)
+        call = _start(endpoint, request[0], request[1]) if request is not None else None
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            helper = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        return _proxy_helper_stream(call, endpoint, helper, attribute, False)
+
+    async def aenter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request = getattr(instance, _REQUEST, None)
+        call = _start(endpoint, request[0], request[1]) if request is not None else None
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(call.context)
+        try:
+            helper = await wrapped(*args, **kwargs)
+        except BaseException as exc:  # CancelledError too: the span must end
+            call.fail(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        return _proxy_helper_stream(call, endpoint, helper, attribute, True)
+
+    return enter, aenter
 
 
 class Patcher:

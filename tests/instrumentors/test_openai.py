@@ -1489,7 +1489,7 @@ def test_openai_chat_with_raw_response_stream_left_to_caller(instrument, is_asyn
 
 
 @MODES
-def test_openai_chat_with_streaming_response_body_left_to_caller(instrument, is_async):
+def test_openai_chat_with_streaming_response_parsed_is_fully_traced(instrument, is_async):
     t = instrument()
     params = recorded_request(N2)
     body = recorded_response(N2)
@@ -1506,10 +1506,21 @@ def test_openai_chat_with_streaming_response_body_left_to_caller(instrument, is_
     parsed = drive(client, scenario)
 
     assert parsed.id == body["id"]
-    # The body is the caller's to read, so the span has the request side only.
+    # The span waited for the caller's parse() and describes what it returned.
     assert_attributes(
         the_span(t, "chat gpt-4o-mini"),
-        request_attributes("gpt-4o-mini", **{"gen_ai.request.choice.count": 2}),
+        {
+            **request_attributes("gpt-4o-mini", **{"gen_ai.request.choice.count": 2}),
+            "gen_ai.response.id": body["id"],
+            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+            "gen_ai.response.finish_reasons": ["stop", "stop"],
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 24,
+            "gen_ai.usage.cache_read.input_tokens": 0,
+            "gen_ai.usage.reasoning.output_tokens": 0,
+            "openai.response.system_fingerprint": "fp_0ba0d124f1",
+            **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+        },
     )
 
 

@@ -99,3 +99,30 @@ def test_openai_chat_stream_close_ends_span_and_releases_response(instrument):
     stream.close()
     assert stream.response.is_closed
     assert t.span().attributes["llmtrace.stream.chunks"] == 1
+
+
+def test_openai_with_streaming_response_parsed_stream_is_traced_to_the_end(instrument):
+    t = instrument()
+    client = client_for(sse_handler(lambda: iter([STREAM.content()])))
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        assert t.spans() == []  # the body is not read yet
+        chunks = list(response.parse())
+    span = t.span()
+    assert span.attributes["llmtrace.stream.chunks"] == len(chunks)
+    assert span.attributes["gen_ai.response.id"] == chunks[0].id
+    assert span.attributes["gen_ai.usage.output_tokens"] == chunks[-1].usage.completion_tokens
+
+
+def test_openai_with_streaming_response_read_raw_ends_span_on_close(instrument):
+    t = instrument()
+    client = client_for(sse_handler(lambda: iter([STREAM.content()])))
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4", messages=MESSAGES, stream=True
+    ) as response:
+        lines = list(response.iter_lines())
+    assert any(line.startswith("data: ") for line in lines)
+    span = t.span()  # ended once, by the context manager's close()
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert "gen_ai.response.id" not in span.attributes

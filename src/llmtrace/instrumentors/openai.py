@@ -175,9 +175,12 @@ def _unwrap(result: Any) -> Any:
     if name == "LegacyAPIResponse":
         # A streamed raw response parses to the SDK's Stream, not a response object: the caller reads it.
         return None if getattr(result, "_stream", False) else result.parse()
-    if name in ("APIResponse", "AsyncAPIResponse"):
-        return None  # with_streaming_response: the body is the user's to read
     return result
+
+
+def is_unread_response(result: Any) -> bool:
+    """``with_streaming_response`` returns the HTTP response before its body is read."""
+    return type(result).__name__ in ("APIResponse", "AsyncAPIResponse")
 
 
 def is_sdk_stream(result: Any) -> bool:
@@ -520,12 +523,16 @@ class ResponsesAccumulator:
 
 # --- the patch table ----------------------------------------------------------------------------
 
-CHAT = Endpoint(chat_request, chat_response, ChatAccumulator, is_sdk_stream)
-CHAT_PARSE = Endpoint(chat_request, chat_response)
-COMPLETIONS = Endpoint(completion_request, completion_response, CompletionAccumulator, is_sdk_stream)
-EMBEDDINGS = Endpoint(embeddings_request, embeddings_response)
-RESPONSES = Endpoint(responses_request, responses_response, ResponsesAccumulator, is_sdk_stream)
-RESPONSES_PARSE = Endpoint(responses_request, responses_response)
+CHAT = Endpoint(chat_request, chat_response, ChatAccumulator, is_sdk_stream, is_unread_response)
+CHAT_PARSE = Endpoint(chat_request, chat_response, is_deferred=is_unread_response)
+COMPLETIONS = Endpoint(
+    completion_request, completion_response, CompletionAccumulator, is_sdk_stream, is_unread_response
+)
+EMBEDDINGS = Endpoint(embeddings_request, embeddings_response, is_deferred=is_unread_response)
+RESPONSES = Endpoint(
+    responses_request, responses_response, ResponsesAccumulator, is_sdk_stream, is_unread_response
+)
+RESPONSES_PARSE = Endpoint(responses_request, responses_response, is_deferred=is_unread_response)
 
 
 def _end_raw_stream_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
