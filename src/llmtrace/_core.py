@@ -93,15 +93,17 @@ def start_call(request: LLMRequest, runtime: Runtime) -> Call:
         attributes[sc.SERVER_ADDRESS] = request.server_address
         if request.server_port is not None:
             attributes[sc.SERVER_PORT] = request.server_port
+    # Request parameters go in at start too: one attribute pass instead of two, and samplers may use them.
+    attributes.update(request.params)
+    if request.stream:
+        attributes[sc.GEN_AI_REQUEST_STREAM] = True
     name = f"{request.operation} {request.model}" if request.model else request.operation
     span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
     call = Call(runtime, span, request)
     if call.recording:
-        extra = request.params
-        if request.stream:
-            extra[sc.GEN_AI_REQUEST_STREAM] = True
         settings = runtime.settings
         if settings.capture_content:
+            extra: dict[str, AttributeValue] = {}
             if request.tool_definitions and not settings.capture_tool_schemas:
                 # semconv: only the required fields by default; schemas are large and rarely needed
                 request.tool_definitions = [
@@ -109,7 +111,7 @@ def start_call(request: LLMRequest, runtime: Runtime) -> Call:
                     for t in request.tool_definitions
                 ]
             _add_content(extra, request, settings.max_content_length)
-        span.set_attributes(extra)
+            span.set_attributes(extra)
     return call
 
 
