@@ -12,6 +12,8 @@ nox.options.sessions = ["tests", "tests_oldest", "lint", "typecheck"]
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 # The oldest openai release we support, tested on its own (see README "Supported versions").
 OPENAI_OLDEST = "openai==1.66.0"
+ANTHROPIC_OLDEST = "anthropic==0.30.0"
+PROVIDERS_NEWEST = ["openai", "anthropic"]
 
 
 TIKTOKEN_CACHE = ".tiktoken-cache"
@@ -26,7 +28,7 @@ def _tiktoken_files(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
-    session.install("-e", ".", *TEST_DEPS, "openai")
+    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST)
     _tiktoken_files(session)
     session.run("pytest", *session.posargs)
 
@@ -34,7 +36,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def tests_oldest(session: nox.Session) -> None:
     """The provider tests against the oldest supported SDK releases."""
-    session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, "httpx<0.29")
+    session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, ANTHROPIC_OLDEST, "httpx<0.29")
     _tiktoken_files(session)
     session.run("pytest", "tests/instrumentors", *session.posargs)
 

@@ -2,8 +2,9 @@
 
 A small, dependency-free stand-in for vcrpy's ``record_mode="none"``: the
 cassette is parsed with PyYAML and served by the ``MockTransport`` of whichever
-httpx flavour the SDK under test uses (``httpx`` for openai 1.x/2.x, ``httpx2``
-for openai >= 3), so the real SDK code runs end to end without a network.
+httpx flavour the SDK under test uses (``httpx`` for openai 1.x/2.x and anthropic
+< 2, ``httpx2`` for openai >= 3 and anthropic >= 2), so the real SDK code runs end
+to end without a network.
 
 Example::
 
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import yaml
 
 if TYPE_CHECKING:
+    import anthropic
     import openai
 
 __all__ = [
@@ -40,6 +42,8 @@ __all__ = [
     "RecordedRequest",
     "RecordedResponse",
     "ReplayTransport",
+    "anthropic_client",
+    "anthropic_httpx_module",
     "load_cassette",
     "openai_client",
     "openai_httpx_module",
@@ -355,6 +359,17 @@ def openai_httpx_module() -> ModuleType:
     """The httpx flavour the installed openai SDK is built on (``httpx2`` or ``httpx``)."""
     import openai._base_client as base_client
 
+    return _sdk_httpx_module(base_client)
+
+
+def anthropic_httpx_module() -> ModuleType:
+    """The httpx flavour the installed anthropic SDK is built on (``httpx2`` for anthropic >= 2)."""
+    import anthropic._base_client as base_client
+
+    return _sdk_httpx_module(base_client)
+
+
+def _sdk_httpx_module(base_client: ModuleType) -> ModuleType:
     for attr in ("httpx2", "httpx"):
         module = getattr(base_client, attr, None)
         if isinstance(module, ModuleType):
@@ -364,7 +379,7 @@ def openai_httpx_module() -> ModuleType:
             return importlib.import_module(name)
         except ImportError:
             continue
-    raise ImportError("openai_httpx_module: neither httpx2 nor httpx is importable")
+    raise ImportError(f"{base_client.__name__}: neither httpx2 nor httpx is importable")
 
 
 @overload
@@ -425,3 +440,69 @@ def openai_client(
     if is_async:
         return openai.AsyncOpenAI(http_client=module.AsyncClient(transport=transport), **kwargs), transport
     return openai.OpenAI(http_client=module.Client(transport=transport), **kwargs), transport
+
+
+@overload
+def anthropic_client(
+    cassette_path: str | PathLike[str],
+    *,
+    is_async: Literal[False] = ...,
+    interactions: Sequence[int] | None = ...,
+    chunk_size: int | None = ...,
+    match_query: bool = ...,
+    **client_kwargs: Any,
+) -> tuple[anthropic.Anthropic, ReplayTransport]: ...
+
+
+@overload
+def anthropic_client(
+    cassette_path: str | PathLike[str],
+    *,
+    is_async: Literal[True],
+    interactions: Sequence[int] | None = ...,
+    chunk_size: int | None = ...,
+    match_query: bool = ...,
+    **client_kwargs: Any,
+) -> tuple[anthropic.AsyncAnthropic, ReplayTransport]: ...
+
+
+@overload
+def anthropic_client(
+    cassette_path: str | PathLike[str],
+    *,
+    is_async: bool,
+    interactions: Sequence[int] | None = ...,
+    chunk_size: int | None = ...,
+    match_query: bool = ...,
+    **client_kwargs: Any,
+) -> tuple[anthropic.Anthropic | anthropic.AsyncAnthropic, ReplayTransport]: ...
+
+
+def anthropic_client(
+    cassette_path: str | PathLike[str],
+    *,
+    is_async: bool = False,
+    interactions: Sequence[int] | None = None,
+    chunk_size: int | None = None,
+    match_query: bool = True,
+    **client_kwargs: Any,
+) -> tuple[anthropic.Anthropic | anthropic.AsyncAnthropic, ReplayTransport]:
+    """A real ``anthropic.Anthropic``/``AsyncAnthropic`` whose HTTP client replays a cassette.
+
+    Defaults: ``api_key="test"``, ``max_retries=0`` and the public base URL (so an
+    ``ANTHROPIC_BASE_URL`` in the environment cannot redirect it); any of these can be
+    overridden through ``client_kwargs``. ``match_query=False`` serves recordings made at
+    ``/v1/messages?beta=true`` to SDKs that no longer send the query.
+    """
+    import anthropic
+
+    module = anthropic_httpx_module()
+    transport = load_cassette(cassette_path).transport(
+        module, interactions=interactions, is_async=is_async, chunk_size=chunk_size, match_query=match_query
+    )
+    kwargs: dict[str, Any] = {"api_key": "test", "max_retries": 0, "base_url": "https://api.anthropic.com"}
+    kwargs.update(client_kwargs)
+    if is_async:
+        client = anthropic.AsyncAnthropic(http_client=module.AsyncClient(transport=transport), **kwargs)
+        return client, transport
+    return anthropic.Anthropic(http_client=module.Client(transport=transport), **kwargs), transport

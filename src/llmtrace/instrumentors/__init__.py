@@ -5,5 +5,6 @@ from __future__ import annotations
 
 REGISTRY: dict[str, str] = {
     "openai": "llmtrace.instrumentors.openai",
+    "anthropic": "llmtrace.instrumentors.anthropic",
 }
 """Instrumentor name -> module holding its PATCHES."""
