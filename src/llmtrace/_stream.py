@@ -155,3 +155,22 @@ def end_stream(stream: Any) -> None:
     response directly instead of calling the stream's close())."""
     if isinstance(stream, _Base):
         stream._self_end()
+
+
+def end_stream_after(attribute: str) -> tuple[Any, Any]:
+    """Raw wrappers (sync, async) for an SDK helper's close(): after it runs, end the span of the stream
+    the helper holds in `attribute`, for helpers that close the HTTP response directly."""
+
+    def close(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            end_stream(getattr(instance, attribute, None))
+
+    async def aclose(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            end_stream(getattr(instance, attribute, None))
+
+    return close, aclose

@@ -12,6 +12,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtrace._records import Message, Part
+from llmtrace.instrumentors import _common
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A block or message param or an SDK model as a plain dict; anything else as a text block."""
+    if isinstance(obj, Mapping) or hasattr(obj, "model_dump"):
+        return _common.as_dict(obj)
+    return {"type": "text", "text": str(obj)}
+
 
 # Anthropic stop reasons in the schema's `finish_reason` vocabulary (gen_ai.response.finish_reasons keeps
 # the raw value); any other reason is kept as it is.
@@ -23,20 +32,6 @@ _FINISH = {
     "tool_use": "tool_call",
     "refusal": "content_filter",
 }
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A block or message param (TypedDict) or an SDK model as a plain dict."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        try:
-            result: dict[str, Any] = dump(exclude_none=True, warnings=False)
-        except TypeError:  # a model_dump without the pydantic v2 signature
-            result = dump(exclude_none=True)
-        return result
-    return {"type": "text", "text": str(obj)}
 
 
 def output_finish_reason(reason: str | None) -> str:

@@ -7,25 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtrace._records import Message, Part
+from llmtrace.instrumentors._common import as_dict
 
 # OpenAI finish reasons that differ from the schema's `finish_reason` values.
 _FINISH = {"tool_calls": "tool_call", "function_call": "tool_call"}
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    """A message param (TypedDict) or an SDK model (passed back in) as a plain dict."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    dump = getattr(obj, "model_dump", None)
-    if dump is not None:
-        # warnings=False: the SDK's generic Parsed* models make pydantic warn about their `parsed`
-        # field on every dump, which would surface in the user's code.
-        try:
-            result: dict[str, Any] = dump(exclude_none=True, warnings=False)
-        except TypeError:  # a model_dump without the pydantic v2 signature
-            result = dump(exclude_none=True)
-        return result
-    return {"content": str(obj)}
 
 
 def arguments(raw: Any) -> Any:

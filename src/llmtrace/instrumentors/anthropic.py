@@ -23,22 +23,11 @@ from typing import Any
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch, remember_request, stream_helper_entry, unless_in_call
 from llmtrace._records import LLMRequest, LLMResponse, Usage
-from llmtrace._stream import end_stream
+from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _anthropic_content as content
+from llmtrace.instrumentors._common import given, server
 
 PROVIDER = "anthropic"
-
-_server_cache: dict[str, tuple[str, str | None, int | None]] = {}
-
-
-def _given(kwargs: Mapping[str, Any], key: str) -> Any:
-    """The request's value for `key`: from ``extra_body`` (which the SDK sends over the keyword
-    arguments) or the keyword argument, treating the SDK's NOT_GIVEN / omit sentinels as absent."""
-    extra = kwargs.get("extra_body")
-    value = extra.get(key) if isinstance(extra, Mapping) and key in extra else kwargs.get(key)
-    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
-        return None
-    return value
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -50,38 +39,21 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
-def _server(instance: Any) -> tuple[str, str | None, int | None]:
-    """(provider name, server.address, server.port) of the client behind a resource."""
-    client = getattr(instance, "_client", None)
-    base = getattr(client, "base_url", None)
-    name = type(client).__name__
-    key = f"{name}|{base}"
-    cached = _server_cache.get(key)
-    if cached is not None:
-        return cached
-    host = getattr(base, "host", None) or None
-    port = getattr(base, "port", None)
-    if port is None and host is not None:
-        port = 443 if getattr(base, "scheme", "https") == "https" else 80
+def _provider_of(client: str, host: str | None, port: int | None) -> str:
     # The platform that serves Claude is who answers: AnthropicBedrock / AnthropicVertex clients, or
     # their hosts behind a plain client's base_url.
-    if "Bedrock" in name or (host or "").startswith("bedrock-runtime."):
-        provider = "aws.bedrock"
-    elif "Vertex" in name or (host or "").endswith("aiplatform.googleapis.com"):
-        provider = "gcp.vertex_ai"
-    else:
-        provider = PROVIDER
-    result = (provider, host, port)
-    if len(_server_cache) < 256:
-        _server_cache[key] = result
-    return result
+    if "Bedrock" in client or (host or "").startswith("bedrock-runtime."):
+        return "aws.bedrock"
+    if "Vertex" in client or (host or "").endswith("aiplatform.googleapis.com"):
+        return "gcp.vertex_ai"
+    return PROVIDER
 
 
 def _output_type(kwargs: Mapping[str, Any]) -> str | None:
-    config = _given(kwargs, "output_config")
+    config = given(kwargs, "output_config")
     fmt = config.get("format") if isinstance(config, Mapping) else None
     if fmt is None:
-        fmt = _given(kwargs, "output_format")  # the beta / deprecated spelling, or a type for parse()
+        fmt = given(kwargs, "output_format")  # the beta / deprecated spelling, or a type for parse()
     if fmt is None:
         return None
     if isinstance(fmt, type):  # a pydantic class given to parse() or stream()
@@ -90,7 +62,7 @@ def _output_type(kwargs: Mapping[str, Any]) -> str | None:
 
 
 def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMRequest:
-    provider, host, port = _server(instance)
+    provider, host, port = server(instance, _provider_of)
     params: dict[str, Any] = {}
     for key, attr in (
         ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
@@ -99,13 +71,13 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMReq
         ("top_p", sc.GEN_AI_REQUEST_TOP_P),
         ("top_k", sc.GEN_AI_REQUEST_TOP_K),
     ):
-        value = _given(kwargs, key)
+        value = given(kwargs, key)
         if value is not None:
             params[attr] = value
-    stop = _given(kwargs, "stop_sequences")
+    stop = given(kwargs, "stop_sequences")
     if stop:
         params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
-    config = _given(kwargs, "output_config")
+    config = given(kwargs, "output_config")
     effort = config.get("effort") if isinstance(config, Mapping) else None
     if effort is not None:
         params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
@@ -115,10 +87,10 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMReq
     return LLMRequest(
         operation=operation,
         provider=provider,
-        model=_given(kwargs, "model"),
+        model=given(kwargs, "model"),
         server_address=host,
         server_port=port,
-        stream=bool(_given(kwargs, "stream")),
+        stream=bool(given(kwargs, "stream")),
         params=params,
     )
 
@@ -175,9 +147,9 @@ def messages_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) ->
     """Map ``messages.create/parse`` (and beta) arguments."""
     request = _request(instance, kwargs, sc.OP_CHAT)
     if capture:
-        request.input_messages = content.input_messages(_given(kwargs, "messages"))
-        request.system_instructions = content.system_instructions(_given(kwargs, "system"))
-        request.tool_definitions = content.tool_definitions(_given(kwargs, "tools"))
+        request.input_messages = content.input_messages(given(kwargs, "messages"))
+        request.system_instructions = content.system_instructions(given(kwargs, "system"))
+        request.tool_definitions = content.tool_definitions(given(kwargs, "tools"))
     return request
 
 
@@ -309,7 +281,7 @@ def _assembled(state: dict[str, Any]) -> dict[str, Any]:
 def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``completions.create`` arguments (the prompt is one string with the Human/Assistant turns)."""
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION)
-    prompt = _given(kwargs, "prompt")
+    prompt = given(kwargs, "prompt")
     if prompt is not None:
         # The Text Completions API reports no usage: the core counts (estimates) the tokens instead.
         request.prompt_texts = lambda: [str(prompt)]
@@ -383,23 +355,10 @@ COMPLETIONS = Endpoint(
 _ENTER, _AENTER = stream_helper_entry(STREAM_HELPER, "_raw_stream")
 
 
-def _end_raw_stream_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # Older helpers close the HTTP response directly, bypassing the raw stream (anthropic 0.30.0:
-    # lib/streaming/_messages.py, MessageStream.close -> self.response.close()): end our span with it.
-    # Newer ones close the raw stream, our proxy, which has ended the span already (then a no-op).
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        end_stream(getattr(instance, "_raw_stream", None))
-
-
-async def _aend_raw_stream_after(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        end_stream(getattr(instance, "_raw_stream", None))
+# Older helpers close the HTTP response directly, bypassing the raw stream (anthropic 0.30.0:
+# lib/streaming/_messages.py, MessageStream.close -> self.response.close()): end our span with them.
+# Newer ones close the raw stream, our proxy, which has ended the span already (then a no-op).
+_CLOSE, _ACLOSE = end_stream_after("_raw_stream")
 
 
 # Each a module in old SDKs and a package re-exporting the same classes in newer ones: patch the class
@@ -424,12 +383,12 @@ PATCHES = (
     Patch(_BETA, "AsyncMessages.stream", wrapper=remember_request),
     Patch(_HELPERS, "MessageStreamManager.__enter__", wrapper=_ENTER),
     Patch(_HELPERS, "AsyncMessageStreamManager.__aenter__", wrapper=_AENTER),
-    Patch(_HELPERS, "MessageStream.close", wrapper=_end_raw_stream_after),
-    Patch(_HELPERS, "AsyncMessageStream.close", wrapper=_aend_raw_stream_after),
+    Patch(_HELPERS, "MessageStream.close", wrapper=_CLOSE),
+    Patch(_HELPERS, "AsyncMessageStream.close", wrapper=_ACLOSE),
     Patch(_BETA_HELPERS, "BetaMessageStreamManager.__enter__", wrapper=_ENTER),
     Patch(_BETA_HELPERS, "BetaAsyncMessageStreamManager.__aenter__", wrapper=_AENTER),
-    Patch(_BETA_HELPERS, "BetaMessageStream.close", wrapper=_end_raw_stream_after),
-    Patch(_BETA_HELPERS, "BetaAsyncMessageStream.close", wrapper=_aend_raw_stream_after),
+    Patch(_BETA_HELPERS, "BetaMessageStream.close", wrapper=_CLOSE),
+    Patch(_BETA_HELPERS, "BetaAsyncMessageStream.close", wrapper=_ACLOSE),
     Patch("anthropic.resources.completions", "Completions.create", COMPLETIONS),
     Patch("anthropic.resources.completions", "AsyncCompletions.create", COMPLETIONS),
     # anthropic 2.x starts a CLIENT span of its own per API call here; inside a call llmtrace traces

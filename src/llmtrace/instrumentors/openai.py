@@ -12,8 +12,9 @@ from typing import Any
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
-from llmtrace._stream import end_stream
+from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _openai_content as content
+from llmtrace.instrumentors._common import given, server
 
 PROVIDER = "openai"
 
@@ -33,46 +34,21 @@ _HOSTS = {
     "api.moonshot.ai": "moonshot_ai",
 }
 _LOCAL = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-_server_cache: dict[str, tuple[str, str | None, int | None]] = {}
 
 
-def _given(kwargs: Mapping[str, Any], key: str) -> Any:
-    """kwargs[key], treating the SDK's NOT_GIVEN / omit sentinels as absent."""
-    value = kwargs.get(key)
-    if value is None or type(value).__name__ in ("NotGiven", "Omit"):
-        return None
-    return value
-
-
-def _server(instance: Any) -> tuple[str, str | None, int | None]:
-    """(provider name, server.address, server.port) of the client behind a resource."""
-    client = getattr(instance, "_client", None)
-    base = getattr(client, "base_url", None)
-    key = f"{type(client).__name__}|{base}"
-    cached = _server_cache.get(key)
-    if cached is not None:
-        return cached
-    host = getattr(base, "host", None) or None
-    port = getattr(base, "port", None)
-    if port is None and host is not None:
-        port = 443 if getattr(base, "scheme", "https") == "https" else 80
-    if "Azure" in type(client).__name__ or (host or "").endswith((".openai.azure.com", ".azure-api.net")):
-        provider = "azure.ai.openai"
-    elif host in _HOSTS:
-        provider = _HOSTS[host]
-    elif host in _LOCAL and port == 11434:
-        provider = "ollama"
-    else:
-        provider = PROVIDER
-    result = (provider, host, port)
-    if len(_server_cache) < 256:
-        _server_cache[key] = result
-    return result
+def _provider_of(client: str, host: str | None, port: int | None) -> str:
+    if "Azure" in client or (host or "").endswith((".openai.azure.com", ".azure-api.net")):
+        return "azure.ai.openai"
+    if host in _HOSTS:
+        return _HOSTS[host]
+    if host in _LOCAL and port == 11434:
+        return "ollama"
+    return PROVIDER
 
 
 def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type: str | None) -> LLMRequest:
-    provider, host, port = _server(instance)
-    model = _given(kwargs, "model")
+    provider, host, port = server(instance, _provider_of)
+    model = given(kwargs, "model")
     params: dict[str, Any] = {}
     for key, attr in (
         ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
@@ -81,20 +57,20 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
         ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
         ("seed", sc.GEN_AI_REQUEST_SEED),
     ):
-        value = _given(kwargs, key)
+        value = given(kwargs, key)
         if value is not None:
             params[attr] = value
     max_tokens = (
-        _given(kwargs, "max_completion_tokens")
-        or _given(kwargs, "max_tokens")
-        or _given(kwargs, "max_output_tokens")
+        given(kwargs, "max_completion_tokens")
+        or given(kwargs, "max_tokens")
+        or given(kwargs, "max_output_tokens")
     )
     if max_tokens is not None:
         params[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    stop = _given(kwargs, "stop")
+    stop = given(kwargs, "stop")
     if stop is not None:
         params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
-    n = _given(kwargs, "n")
+    n = given(kwargs, "n")
     if n is not None and n != 1:
         params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
     output_type = _output_type(kwargs)
@@ -103,7 +79,7 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
     if provider in ("openai", "azure.ai.openai"):
         if api_type is not None:
             params[sc.OPENAI_API_TYPE] = api_type
-        tier = _given(kwargs, "service_tier")
+        tier = given(kwargs, "service_tier")
         if tier is not None and tier != "auto":
             params[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
     return LLMRequest(
@@ -112,15 +88,15 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
         model=model,
         server_address=host,
         server_port=port,
-        stream=bool(_given(kwargs, "stream")),
+        stream=bool(given(kwargs, "stream")),
         params=params,
     )
 
 
 def _output_type(kwargs: Mapping[str, Any]) -> str | None:
-    fmt = _given(kwargs, "response_format") or _given(kwargs, "text_format")  # text_format: responses.parse()
+    fmt = given(kwargs, "response_format") or given(kwargs, "text_format")  # text_format: responses.parse()
     if fmt is None:
-        text = _given(kwargs, "text")
+        text = given(kwargs, "text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         if fmt is None:
             return None
@@ -195,17 +171,17 @@ def is_sdk_stream(result: Any) -> bool:
 def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``chat.completions.create/parse`` arguments."""
     request = _request(instance, kwargs, sc.OP_CHAT, "chat_completions")
-    effort = _given(kwargs, "reasoning_effort")
+    effort = given(kwargs, "reasoning_effort")
     if effort is not None:
         request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
-    messages = _given(kwargs, "messages")
+    messages = given(kwargs, "messages")
     request.prompt_texts = lambda: content.message_texts(messages)
     if request.stream:
-        options = _given(kwargs, "stream_options")
+        options = given(kwargs, "stream_options")
         request.expects_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
     if capture:
         request.input_messages = content.chat_input_messages(messages)
-        tools = content.tool_definitions(_given(kwargs, "tools"), _given(kwargs, "functions"))
+        tools = content.tool_definitions(given(kwargs, "tools"), given(kwargs, "functions"))
         request.tool_definitions = tools or None
     return request
 
@@ -343,7 +319,7 @@ class ChatAccumulator:
 def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map legacy ``completions.create`` arguments."""
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION, None)
-    prompt = _given(kwargs, "prompt")
+    prompt = given(kwargs, "prompt")
     prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
     request.prompt_texts = lambda: [p if isinstance(p, str) else str(p) for p in prompts]
     if capture:
@@ -415,7 +391,7 @@ class CompletionAccumulator:
 def embeddings_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``embeddings.create`` arguments (embeddings carry no content attributes)."""
     request = _request(instance, kwargs, sc.OP_EMBEDDINGS, None)
-    encoding = _given(kwargs, "encoding_format")
+    encoding = given(kwargs, "encoding_format")
     if encoding is not None:
         request.params[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
     return request
@@ -446,22 +422,22 @@ def embeddings_response(result: Any, capture: bool) -> LLMResponse | None:
 def responses_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``responses.create/parse`` arguments."""
     request = _request(instance, kwargs, sc.OP_CHAT, "responses")
-    reasoning = _given(kwargs, "reasoning")
+    reasoning = given(kwargs, "reasoning")
     if isinstance(reasoning, Mapping) and reasoning.get("effort"):
         request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = reasoning["effort"]
-    previous = _given(kwargs, "previous_response_id")
+    previous = given(kwargs, "previous_response_id")
     if previous:
         request.params[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
-    conversation = _given(kwargs, "conversation")
+    conversation = given(kwargs, "conversation")
     conversation_id = conversation.get("id") if isinstance(conversation, Mapping) else conversation
     if isinstance(conversation_id, str):
         request.params[sc.GEN_AI_CONVERSATION_ID] = conversation_id
     if capture:
-        request.input_messages = content.responses_input_messages(_given(kwargs, "input"))
-        instructions = _given(kwargs, "instructions")
+        request.input_messages = content.responses_input_messages(given(kwargs, "input"))
+        instructions = given(kwargs, "instructions")
         if isinstance(instructions, str):
             request.system_instructions = [{"type": "text", "content": instructions}]
-        request.tool_definitions = content.tool_definitions(_given(kwargs, "tools")) or None
+        request.tool_definitions = content.tool_definitions(given(kwargs, "tools")) or None
     return request
 
 
@@ -535,24 +511,10 @@ RESPONSES = Endpoint(
 RESPONSES_PARSE = Endpoint(responses_request, responses_response, is_deferred=is_unread_response)
 
 
-def _end_raw_stream_after(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # The SDK's stream helpers close the HTTP response directly, bypassing the stream we returned from
-    # create(); end our span with them. `_raw_stream` is set in their __init__ (openai 3.54.0,
-    # lib/streaming/chat/_completions.py and lib/streaming/responses/_responses.py).
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        end_stream(getattr(instance, "_raw_stream", None))
-
-
-async def _aend_raw_stream_after(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        end_stream(getattr(instance, "_raw_stream", None))
-
+# The SDK's stream helpers close the HTTP response directly, bypassing the stream we returned from
+# create(); end our span with them. `_raw_stream` is set in their __init__ (openai 3.54.0,
+# lib/streaming/chat/_completions.py and lib/streaming/responses/_responses.py).
+_CLOSE, _ACLOSE = end_stream_after("_raw_stream")
 
 _CHAT = "openai.resources.chat.completions"
 _BETA_CHAT = "openai.resources.beta.chat.completions"
@@ -575,8 +537,8 @@ PATCHES = (
     Patch(_RESPONSES, "AsyncResponses.create", RESPONSES),
     Patch(_RESPONSES, "Responses.parse", RESPONSES_PARSE),
     Patch(_RESPONSES, "AsyncResponses.parse", RESPONSES_PARSE),
-    Patch(_CHAT_STREAM, "ChatCompletionStream.close", wrapper=_end_raw_stream_after),
-    Patch(_CHAT_STREAM, "AsyncChatCompletionStream.close", wrapper=_aend_raw_stream_after),
-    Patch(_RESPONSES_STREAM, "ResponseStream.close", wrapper=_end_raw_stream_after),
-    Patch(_RESPONSES_STREAM, "AsyncResponseStream.close", wrapper=_aend_raw_stream_after),
+    Patch(_CHAT_STREAM, "ChatCompletionStream.close", wrapper=_CLOSE),
+    Patch(_CHAT_STREAM, "AsyncChatCompletionStream.close", wrapper=_ACLOSE),
+    Patch(_RESPONSES_STREAM, "ResponseStream.close", wrapper=_CLOSE),
+    Patch(_RESPONSES_STREAM, "AsyncResponseStream.close", wrapper=_ACLOSE),
 )
