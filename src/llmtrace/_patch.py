@@ -135,9 +135,16 @@ def _start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call
         return None
 
 
-def _sync_wrapper(endpoint: Endpoint) -> Wrapper:
+Starter = Callable[[Any, Mapping[str, Any]], "Call | None"]
+Finisher = Callable[[Call, Any, bool], Any]
+
+
+def _traced(start: Starter, then: Finisher) -> tuple[Wrapper, Wrapper]:
+    """The (sync, async) wrappers around a user's call: `start` opens the call (None: pass through), the
+    SDK method runs once with the span current, and `then` turns its result into what the user gets."""
+
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = _start(endpoint, instance, kwargs)
+        call = start(instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)
@@ -148,14 +155,12 @@ def _sync_wrapper(endpoint: Endpoint) -> Wrapper:
             raise
         finally:
             otel_context.detach(token)
-        return _finish(call, endpoint, result, False)
+        return then(call, result, False)
 
-    return wrapper
-
-
-def _async_wrapper(endpoint: Endpoint) -> Wrapper:
-    async def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = _start(endpoint, instance, kwargs)
+    async def async_wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        call = start(instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)
@@ -166,9 +171,19 @@ def _async_wrapper(endpoint: Endpoint) -> Wrapper:
             raise
         finally:
             otel_context.detach(token)
-        return _finish(call, endpoint, result, True)
+        return then(call, result, True)
 
-    return wrapper
+    return wrapper, async_wrapper
+
+
+def _endpoint_wrappers(endpoint: Endpoint) -> tuple[Wrapper, Wrapper]:
+    def start(instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
+        return _start(endpoint, instance, kwargs)
+
+    def then(call: Call, result: Any, is_async: bool) -> Any:
+        return _finish(call, endpoint, result, is_async)
+
+    return _traced(start, then)
 
 
 def unless_in_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -217,37 +232,14 @@ def stream_helper_entry(endpoint: Endpoint, attribute: str) -> tuple[Wrapper, Wr
     """Raw wrappers for a manager's ``__enter__`` and ``__aenter__``: trace the request it sends with the
     arguments `remember_request` kept, and proxy the raw stream its helper holds in `attribute`."""
 
-    def enter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = getattr(instance, _REQUEST, None)
-        call = _start(endpoint, request[0], request[1]) if request is not None else None
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = otel_context.attach(call.context)
-        try:
-            helper = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            call.fail(exc)
-            raise
-        finally:
-            otel_context.detach(token)
-        return _proxy_helper_stream(call, endpoint, helper, attribute, False)
+    def start(manager: Any, kwargs: Mapping[str, Any]) -> Call | None:
+        request = getattr(manager, _REQUEST, None)
+        return _start(endpoint, request[0], request[1]) if request is not None else None
 
-    async def aenter(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request = getattr(instance, _REQUEST, None)
-        call = _start(endpoint, request[0], request[1]) if request is not None else None
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        token = otel_context.attach(call.context)
-        try:
-            helper = await wrapped(*args, **kwargs)
-        except BaseException as exc:  # CancelledError too: the span must end
-            call.fail(exc)
-            raise
-        finally:
-            otel_context.detach(token)
-        return _proxy_helper_stream(call, endpoint, helper, attribute, True)
+    def then(call: Call, helper: Any, is_async: bool) -> Any:
+        return _proxy_helper_stream(call, endpoint, helper, attribute, is_async)
 
-    return enter, aenter
+    return _traced(start, then)
 
 
 class Patcher:
@@ -294,8 +286,8 @@ class Patcher:
         if patch.wrapper is not None:
             wrapper = patch.wrapper
         elif patch.endpoint is not None:
-            is_async = inspect.iscoroutinefunction(inspect.unwrap(original))
-            wrapper = (_async_wrapper if is_async else _sync_wrapper)(patch.endpoint)
+            sync_wrapper, async_wrapper = _endpoint_wrappers(patch.endpoint)
+            wrapper = async_wrapper if inspect.iscoroutinefunction(inspect.unwrap(original)) else sync_wrapper
         else:
             return
         handle = wrapt.wrap_function_wrapper(module, patch.path, wrapper)
