@@ -14,13 +14,42 @@ from typing import TYPE_CHECKING, Any
 from llmtrace._version import __version__
 
 if TYPE_CHECKING:
+    from llmtrace._context import Prompt, attributes, prompt
     from llmtrace._setup import Handle, instrument, uninstrument
     from llmtrace.config import ConfigError, Settings
+    from llmtrace.decorators import agent, retriever, step, tool, workflow
+    from llmtrace.evaluation import record_evaluation
     from llmtrace.pricing import ModelPrice
 
-__all__ = ["ConfigError", "Handle", "ModelPrice", "Settings", "__version__", "instrument", "uninstrument"]
+__all__ = [
+    "ConfigError",
+    "Handle",
+    "ModelPrice",
+    "Prompt",
+    "Settings",
+    "__version__",
+    "agent",
+    "attributes",
+    "instrument",
+    "prompt",
+    "record_evaluation",
+    "retriever",
+    "step",
+    "tool",
+    "uninstrument",
+    "workflow",
+]
 
 _LAZY = {
+    "Prompt": "llmtrace._context",
+    "attributes": "llmtrace._context",
+    "prompt": "llmtrace._context",
+    "agent": "llmtrace.decorators",
+    "retriever": "llmtrace.decorators",
+    "step": "llmtrace.decorators",
+    "tool": "llmtrace.decorators",
+    "workflow": "llmtrace.decorators",
+    "record_evaluation": "llmtrace.evaluation",
     "Handle": "llmtrace._setup",
     "instrument": "llmtrace._setup",
     "uninstrument": "llmtrace._setup",

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import Counter, Histogram, Meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _counting, tokens
 from llmtrace import _semconv as sc
+from llmtrace._context import CardinalityGuard, PromptRef, current_attributes
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace._safety import internal_error
 from llmtrace.config import Settings
@@ -46,12 +49,14 @@ class Runtime:
     tracer: Tracer
     prices: PriceTable
     metrics: Instruments | None
+    logger: Any = None
+    """The OpenTelemetry logger evaluation events go to (None: no logs pipeline)."""
 
 
 class Instruments:
     """The GenAI client metrics, with the semconv bucket boundaries."""
 
-    __slots__ = ("cost", "duration", "tokens", "ttfc")
+    __slots__ = ("cost", "duration", "steps", "tokens", "ttfc")
 
     def __init__(self, meter: Meter) -> None:
         self.tokens: Histogram = meter.create_histogram(
@@ -72,6 +77,16 @@ class Instruments:
             description="Time from the request to the first chunk of a streamed response.",
             explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
         )
+        self.steps: dict[str, Histogram] = {
+            name: meter.create_histogram(
+                name, unit="s", description=description, explicit_bucket_boundaries_advisory=list(buckets)
+            )
+            for name, description, buckets in (
+                (sc.METRIC_AGENT_DURATION, "Duration of agent invocations.", sc.AGENT_BUCKETS),
+                (sc.METRIC_TOOL_DURATION, "Duration of tool executions.", sc.DURATION_BUCKETS),
+                (sc.METRIC_WORKFLOW_DURATION, "Duration of workflows.", sc.WORKFLOW_BUCKETS),
+            )
+        }
         self.cost: Counter = meter.create_counter(
             sc.METRIC_COST, unit="USD", description="Cost of GenAI calls in US dollars (llmtrace's estimate)."
         )
@@ -81,8 +96,9 @@ RUNTIME: Runtime | None = None
 """The active runtime; None when llmtrace is not instrumenting."""
 
 
-def start_call(request: LLMRequest, runtime: Runtime) -> Call:
-    """Open the CLIENT span for `request` (sampling attributes first, so samplers see them)."""
+def start_call(request: LLMRequest, runtime: Runtime, prompt: PromptRef | None = None) -> Call:
+    """Open the CLIENT span for `request` (sampling attributes first, so samplers see them), under the
+    prompt template it was rendered from, if any."""
     attributes: dict[str, AttributeValue] = {
         sc.GEN_AI_OPERATION_NAME: request.operation,
         sc.GEN_AI_PROVIDER_NAME: request.provider,
@@ -95,6 +111,9 @@ def start_call(request: LLMRequest, runtime: Runtime) -> Call:
             attributes[sc.SERVER_PORT] = request.server_port
     # Request parameters go in at start too: one attribute pass instead of two, and samplers may use them.
     attributes.update(request.params)
+    if prompt is not None:
+        request.prompt = prompt
+        attributes.update(prompt.attributes(runtime.settings.capture_content))
     if request.stream:
         attributes[sc.GEN_AI_REQUEST_STREAM] = True
     name = f"{request.operation} {request.model}" if request.model else request.operation
@@ -210,16 +229,7 @@ class Call:
             self.span.end(end_time)
 
     def _record_error(self, exc: BaseException, error_type: str) -> None:
-        message = redact(str(exc))
-        self.span.set_attribute(sc.ERROR_TYPE, error_type)
-        self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
-        stack = redact("".join(traceback.format_exception(exc)))
-        event = {
-            "exception.type": type(exc).__qualname__,
-            "exception.message": message,
-            "exception.stacktrace": stack,
-        }
-        self.span.add_event("exception", event)
+        record_exception(self.span, exc, error_type)
 
     def _record(
         self, response: LLMResponse | None, duration: float, error_type: str | None, abandoned: bool
@@ -241,6 +251,8 @@ class Call:
             attributes: dict[str, AttributeValue] = {}
             if response is not None:
                 _response_attributes(attributes, response, runtime.settings)
+                if response.response_id:
+                    _remember_response(response.response_id, self.span)
             if self._ttfc is not None:
                 attributes[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._ttfc
             if self.streamed:
@@ -267,6 +279,7 @@ class Call:
             labels[sc.SERVER_ADDRESS] = request.server_address
             if request.server_port is not None:
                 labels[sc.SERVER_PORT] = request.server_port
+        _business_labels(labels, request)
         if error_type is not None:
             metrics.duration.record(duration, {**labels, sc.ERROR_TYPE: error_type})
         else:
@@ -281,6 +294,61 @@ class Call:
                 metrics.tokens.record(usage.output_tokens, {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
         if cost is not None and cost.total_usd > 0:
             metrics.cost.add(cost.total_usd, labels)
+
+
+_responses: OrderedDict[str, SpanContext] = OrderedDict()
+_RESPONSES_KEPT = 10_000
+
+
+def _remember_response(response_id: str, span: Span) -> None:
+    # A plain dict write per call; the oldest entry goes once the bound is reached.
+    _responses[response_id] = span.get_span_context()
+    if len(_responses) > _RESPONSES_KEPT:
+        with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+            _responses.popitem(last=False)
+
+
+def span_of_response(response_id: str) -> SpanContext | None:
+    """The span context of the call that produced `response_id`, if it is among the last 10,000."""
+    return _responses.get(response_id)
+
+
+def record_exception(span: Span, exc: BaseException, error_type: str | None = None) -> None:
+    """`error.type`, ERROR status and an ``exception`` event, with credentials scrubbed from the text."""
+    if not span.is_recording():
+        return
+    message = redact(str(exc))
+    span.set_attribute(sc.ERROR_TYPE, error_type or _error_type(exc))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
+    stack = redact("".join(traceback.format_exception(exc)))
+    event = {
+        "exception.type": type(exc).__qualname__,
+        "exception.message": message,
+        "exception.stacktrace": stack,
+    }
+    span.add_event("exception", event)
+
+
+_guard = CardinalityGuard()
+_CONTEXT_LABELS = (sc.LLMTRACE_TENANT_ID, sc.LLMTRACE_FEATURE)
+
+
+def _business_labels(labels: dict[str, AttributeValue], request: LLMRequest) -> None:
+    """Tenant, feature and prompt name/version on the metrics ("who spent it", "did v4 cost more"),
+    each through the cardinality guard."""
+    context = current_attributes()
+    if context:
+        for key in _CONTEXT_LABELS:
+            value = context.get(key)
+            if value is not None:
+                labels[key] = _guard(key, value)
+    prompt = request.prompt
+    if prompt is not None:
+        labels[sc.GEN_AI_PROMPT_NAME] = _guard(sc.GEN_AI_PROMPT_NAME, prompt.name)
+        if prompt.version is not None:
+            labels[sc.GEN_AI_PROMPT_VERSION] = _guard(
+                f"{sc.GEN_AI_PROMPT_VERSION}:{prompt.name}", prompt.version
+            )
 
 
 def _missing_usage(response: LLMResponse) -> bool:

@@ -97,6 +97,64 @@ def meter_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
     return metrics.get_meter_provider(), True
 
 
+def logger_provider(settings: Settings, explicit: Any, create: bool) -> tuple[Any, bool]:
+    """(provider for evaluation events or None, created_by_us). One is created only alongside a
+    TracerProvider llmtrace created (`create`): an application with its own telemetry gets no exporter
+    it did not configure."""
+    if explicit is not None:
+        return explicit, False
+    from opentelemetry import _logs
+
+    current = _logs.get_logger_provider()
+    if type(current).__name__ != "ProxyLoggerProvider":
+        return current, False
+    if settings.exporter == "none" or not create:
+        return None, False
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+
+    provider = LoggerProvider(resource=_resource(settings))
+    if settings.exporter == "console":
+        provider.add_log_record_processor(_ConsoleEvents())
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    _logs.set_logger_provider(provider)
+    return _logs.get_logger_provider(), True
+
+
+def _console_events_base() -> Any:
+    from opentelemetry.sdk._logs import LogRecordProcessor
+
+    return LogRecordProcessor
+
+
+class _ConsoleEvents(_console_events_base()):  # type: ignore[misc]
+    """Prints each evaluation event on one line of stderr (the console exporter's logs)."""
+
+    def on_emit(self, log_record: Any) -> None:
+        record = getattr(log_record, "log_record", log_record)
+        attrs = dict(getattr(record, "attributes", None) or {})
+        name = attrs.get(sc.GEN_AI_EVALUATION_NAME, getattr(record, "event_name", "event"))
+        bits = [f"evaluation {name}"]
+        for key in (sc.GEN_AI_EVALUATION_SCORE_VALUE, sc.GEN_AI_EVALUATION_SCORE_LABEL):
+            if key in attrs:
+                bits.append(str(attrs[key]))
+        span_id = getattr(record, "span_id", 0) or 0
+        bits.append(f"on span {span_id:016x}")
+        sys.stderr.write("  ".join(bits) + "\n")
+
+    def emit(self, log_record: Any) -> None:  # older SDKs call emit()
+        self.on_emit(log_record)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
 class TreeConsoleExporter(SpanExporter):
     """Prints each finished trace as a tree on stderr: names, durations, tokens, cost, errors."""
 

@@ -19,6 +19,7 @@ import wrapt
 from opentelemetry import context as otel_context
 
 from llmtrace import _core
+from llmtrace._context import current_prompt
 from llmtrace._core import Call, start_call, suppressed
 from llmtrace._records import Accumulator, LLMRequest, LLMResponse
 from llmtrace._safety import internal_error, log
@@ -129,7 +130,7 @@ def _start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call
         return None
     try:
         request = endpoint.request(instance, kwargs, runtime.settings.capture_content)
-        return start_call(request, runtime)
+        return start_call(request, runtime, current_prompt(kwargs))
     except Exception:
         internal_error("start")
         return None

@@ -50,6 +50,8 @@ class LLMRequest:
     """The prompt's text, one string per message, for counting tokens when the provider reports none."""
     expects_usage: bool = True
     """False when the provider is known not to report usage (a stream without include_usage)."""
+    prompt: Any = None
+    """The `PromptRef` the call was made under (set by the core)."""
 
 
 @dataclass(slots=True)

@@ -60,6 +60,33 @@ GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
 GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
 GEN_AI_PROMPT_VARIABLE_PREFIX: Final = "gen_ai.prompt.variable."
 
+# --- agents, tools, retrieval, workflows, evaluation ----------------------------------------------
+GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
+GEN_AI_AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
+GEN_AI_TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+GEN_AI_RETRIEVAL_TOP_K: Final = "gen_ai.retrieval.top_k"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+
+# --- context attributes -------------------------------------------------------------------------
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+LLMTRACE_TENANT_ID: Final = "llmtrace.tenant.id"
+LLMTRACE_FEATURE: Final = "llmtrace.feature"
+LLMTRACE_CONTEXT_PREFIX: Final = "llmtrace.context."
+
 # --- OpenAI refinements -------------------------------------------------------------------------
 OPENAI_API_TYPE: Final = "openai.api.type"
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
@@ -75,12 +102,21 @@ LLMTRACE_USAGE_TOKENIZER: Final = "llmtrace.usage.tokenizer"
 LLMTRACE_STREAM_ABANDONED: Final = "llmtrace.stream.abandoned"
 LLMTRACE_STREAM_CHUNKS: Final = "llmtrace.stream.chunks"
 LLMTRACE_CONTENT_TRUNCATED: Final = "llmtrace.content.truncated"
+LLMTRACE_AGENT_VERSION: Final = "llmtrace.agent.version"
+LLMTRACE_STEP_NAME: Final = "llmtrace.step.name"
+LLMTRACE_RETRIEVAL_DOCUMENTS_COUNT: Final = "llmtrace.retrieval.documents.count"
+LLMTRACE_RETRIEVAL_SCORE_MIN: Final = "llmtrace.retrieval.score.min"
+LLMTRACE_RETRIEVAL_SCORE_MAX: Final = "llmtrace.retrieval.score.max"
+LLMTRACE_RETRIEVAL_SCORE_SPREAD: Final = "llmtrace.retrieval.score.spread"
 
 # --- metrics ------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
 METRIC_COST: Final = "llmtrace.client.cost"
+METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
+METRIC_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
+METRIC_WORKFLOW_DURATION: Final = "gen_ai.workflow.duration"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 
 TOKEN_BUCKETS: Final = (
@@ -89,6 +125,10 @@ TOKEN_BUCKETS: Final = (
 DURATION_BUCKETS: Final = (
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 )  # fmt: skip
+AGENT_BUCKETS: Final = (
+    0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6,
+)  # fmt: skip
+WORKFLOW_BUCKETS: Final = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)  # fmt: skip
 COST_BUCKETS: Final = (
     0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
 )  # fmt: skip
@@ -97,4 +137,9 @@ COST_BUCKETS: Final = (
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
 OP_EMBEDDINGS: Final = "embeddings"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_RETRIEVAL: Final = "retrieval"
+OP_INVOKE_WORKFLOW: Final = "invoke_workflow"
+OP_STEP: Final = "step"
 OTHER: Final = "_OTHER"

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from llmtrace import _core, _counting, _export, _safety
+from llmtrace import _core, _counting, _export, _safety, _threads
 from llmtrace import _semconv as sc
+from llmtrace._context import ContextAttributesProcessor
 from llmtrace._core import Instruments, Runtime
 from llmtrace._patch import Patcher
 from llmtrace._version import __version__
@@ -24,6 +25,8 @@ from llmtrace.pricing import ModelPrice, load_price_table
 _lock = threading.RLock()
 _patcher = Patcher()
 _handle: Handle | None = None
+_context_processor = ContextAttributesProcessor()
+_enriched: set[int] = set()
 _atexit_registered = False
 
 
@@ -33,10 +36,18 @@ class Handle:
     Also a context manager, which uninstruments on exit.
     """
 
-    def __init__(self, settings: Settings, tracer_provider: Any, meter_provider: Any, owned: bool) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tracer_provider: Any,
+        meter_provider: Any,
+        owned: bool,
+        logger_provider: Any = None,
+    ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        self.logger_provider = logger_provider
         self._owned = owned
 
     @property
@@ -47,7 +58,7 @@ class Handle:
     def force_flush(self, timeout_millis: int = 5000) -> None:
         """Finish pending token counts, then export what is buffered (the providers' force_flush)."""
         _counting.drain(timeout_millis / 1000)
-        for provider in (self.tracer_provider, self.meter_provider):
+        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
             flush = getattr(provider, "force_flush", None)
             if flush is not None:
                 flush(timeout_millis)
@@ -59,6 +70,8 @@ class Handle:
             if _handle is not self:
                 return
             _patcher.revert()
+            _context_processor.active = False
+            _threads.stop_propagating()
             _core.RUNTIME = None
             _handle = None
         if self._owned:
@@ -82,6 +95,7 @@ def instrument(
     exporter: str | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    logger_provider: Any = None,
     pricing: Mapping[str, ModelPrice | Mapping[str, float]] | str | Path | None = None,
     **settings: Any,
 ) -> Handle:
@@ -95,6 +109,7 @@ def instrument(
             the TracerProvider, i.e. when the application has not installed one.
         tracer_provider: Use this TracerProvider instead of the global one.
         meter_provider: Use this MeterProvider instead of the global one.
+        logger_provider: Use this LoggerProvider (for evaluation events) instead of the global one.
         pricing: Extra or corrected model prices (USD per million tokens), or a JSON file of them.
         **settings: Any other field of `llmtrace.config.Settings`.
 
@@ -137,12 +152,20 @@ def instrument(
         instruments = (
             Instruments(mp.get_meter("llmtrace", __version__, schema_url=sc.SCHEMA_URL)) if mp else None
         )
+        lp, owned_lp = _export.logger_provider(config, logger_provider, create=owned_tp)
+        logger = lp.get_logger("llmtrace", __version__, schema_url=sc.SCHEMA_URL) if lp else None
+        _context_processor.active = True
+        if id(tp) not in _enriched and hasattr(tp, "add_span_processor"):
+            # Context attributes go on every span of this provider, other libraries' too.
+            tp.add_span_processor(_context_processor)
+            _enriched.add(id(tp))
+        _threads.propagate_context()
         _safety.raise_internal_errors = config.raise_internal_errors
-        _core.RUNTIME = Runtime(config, tracer, prices, instruments)
+        _core.RUNTIME = Runtime(config, tracer, prices, instruments, logger)
         for name in config.providers or REGISTRY:
             module = importlib.import_module(REGISTRY[name])
             _patcher.apply(module.PATCHES)
-        _handle = Handle(config, tp, mp, owned_tp or owned_mp)
+        _handle = Handle(config, tp, mp, owned_tp or owned_mp or owned_lp, lp)
         if not _atexit_registered:
             # Registered after the SDK providers' own atexit shutdown, so it runs before it.
             atexit.register(_counting.drain, 2.0)
