@@ -249,10 +249,23 @@ def describe(span: ReadableSpan) -> str:
     cost = attrs.get(sc.LLMTRACE_COST_USD)
     if isinstance(cost, (int, float)):
         bits.append(usd(cost))
+    prompt = attrs.get(sc.GEN_AI_PROMPT_NAME)
+    if prompt is not None:
+        bits.append(f"prompt {prompt}@{attrs.get(sc.GEN_AI_PROMPT_VERSION, '?')}")
+    count = attrs.get(sc.LLMTRACE_RETRIEVAL_DOCUMENTS_COUNT)
+    if count is not None:
+        low, high = attrs.get(sc.LLMTRACE_RETRIEVAL_SCORE_MIN), attrs.get(sc.LLMTRACE_RETRIEVAL_SCORE_MAX)
+        scores = f" score {low:.2f}..{high:.2f}" if isinstance(low, float) and isinstance(high, float) else ""
+        bits.append(f"docs={count}{scores}")
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if reasons:
         bits.append("finish=" + ",".join(str(r) for r in reasons))  # type: ignore[union-attr]
     error = attrs.get(sc.ERROR_TYPE)
     if error is not None:
         bits.append(f"ERROR {error}")
+    if span.parent is None or span.parent.is_remote:
+        bits.extend(f"{label}={attrs[key]!s}" for key, label in _WHO.items() if key in attrs)
     return "  ".join(bits)
+
+
+_WHO = {sc.LLMTRACE_TENANT_ID: "tenant", sc.USER_ID: "user", sc.LLMTRACE_FEATURE: "feature"}
