@@ -241,10 +241,9 @@ class Call:
         cost = None
         if usage is not None:
             try:
-                cost = runtime.prices.cost_of(usage, model)
-                if cost is None and request.model is not None and request.model != model:
-                    # the answering snapshot may be unpriced (e.g. "davinci:2023-07-21-v2" for davinci-002)
-                    cost = runtime.prices.cost_of(usage, request.model)
+                # the answering snapshot may be unpriced ("davinci:2023-07-21-v2" for davinci-002):
+                # then the requested model's price applies
+                cost = runtime.prices.cost_of(usage, model, request.model)
             except Exception:  # a pricing problem must not cost the span its tokens
                 internal_error("pricing")
         if self.recording:

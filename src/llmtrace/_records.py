@@ -25,6 +25,8 @@ class Usage:
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
     cache_write_input_tokens: int | None = None
+    cache_write_1h_input_tokens: int | None = None
+    """Of the cache writes, those to Anthropic's 1-hour cache (the rest are 5-minute writes)."""
     reasoning_output_tokens: int | None = None
     estimated: bool = False
     tokenizer: str | None = None

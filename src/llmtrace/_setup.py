@@ -10,8 +10,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from pydantic import ValidationError
-
 from llmtrace import _core, _counting, _export, _safety, _threads
 from llmtrace import _semconv as sc
 from llmtrace._context import ContextAttributesProcessor
@@ -96,7 +94,7 @@ def instrument(
     tracer_provider: Any = None,
     meter_provider: Any = None,
     logger_provider: Any = None,
-    pricing: Mapping[str, ModelPrice | Mapping[str, float]] | str | Path | None = None,
+    pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | str | Path | None = None,
     **settings: Any,
 ) -> Handle:
     """Trace every call made through the installed provider SDKs. Idempotent.
@@ -110,7 +108,8 @@ def instrument(
         tracer_provider: Use this TracerProvider instead of the global one.
         meter_provider: Use this MeterProvider instead of the global one.
         logger_provider: Use this LoggerProvider (for evaluation events) instead of the global one.
-        pricing: Extra or corrected model prices (USD per million tokens), or a JSON file of them.
+        pricing: Extra or corrected model prices (USD per million tokens), or a JSON file of them;
+            merged over the shipped table and ``pricing_file`` (see docs/pricing.md).
         **settings: Any other field of `llmtrace.config.Settings`.
 
     Returns:
@@ -139,10 +138,8 @@ def instrument(
         raise ConfigError(
             f"llmtrace: invalid setting 'providers': unknown {unknown}; known: {sorted(REGISTRY)}"
         )
-    try:
-        prices = load_price_table(pricing)
-    except (ValidationError, OSError, ValueError, TypeError) as exc:
-        raise ConfigError(f"llmtrace: invalid setting 'pricing': {exc}") from None
+    # Raises ConfigError naming 'pricing' or 'pricing_file'.
+    prices = load_price_table(pricing, pricing_file=config.pricing_file, model_aliases=config.model_aliases)
     with _lock:
         if _handle is not None:
             return _handle

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,12 +44,26 @@ class Settings(BaseModel):
     """OTLP/HTTP metrics endpoint, if it differs from the traces one."""
     raise_internal_errors: bool = False
     """Re-raise llmtrace's own errors instead of logging them (for llmtrace's test suite)."""
+    pricing_file: Path | None = None
+    """A JSON file of model prices merged over the shipped table (``instrument(pricing=...)`` goes on top)."""
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    """Your model names (e.g. Azure deployment names) mapped to priced ones; the env value is JSON."""
 
     @field_validator("providers", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("model_aliases", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON object: {exc}") from None
         return value
 
 

@@ -1,4 +1,4 @@
-"""The core: containment, sampling, settings, providers, content limits, console tree, pricing."""
+"""The core: containment, sampling, settings, providers, content limits, console tree."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ import llmtrace
 from helpers import metric_points
 from llmtrace import _core
 from llmtrace._export import TreeConsoleExporter
-from llmtrace._records import Usage
 from llmtrace.config import ConfigError, load_settings
 from llmtrace.instrumentors import REGISTRY
-from llmtrace.pricing import ModelPrice, PriceTable, load_price_table
+from llmtrace.pricing import PriceTable
 
 
 @pytest.fixture
@@ -206,46 +205,3 @@ def test_console_tree_shows_nesting_tokens_and_cost(fake):
     assert lines[2].startswith("   └─ chat gpt-4o-mini")
     assert "tokens in=3 out=3" in lines[2]
     assert "$0.000002" in lines[2]  # 3 x 0.15 + 3 x 0.60 per million
-
-
-# --- pricing ------------------------------------------------------------------------------------------
-
-
-PRICE_FALLBACKS = [
-    ("gpt-4o-mini", "gpt-4o-mini"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("gpt-4o-2024-08-06", "gpt-4o"),
-    ("openai/gpt-4.1", "gpt-4.1"),
-    ("gpt-4-0613", "gpt-4"),
-    ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
-]
-
-
-@pytest.mark.parametrize(("model", "base"), PRICE_FALLBACKS)
-def test_price_lookup_falls_back_to_base_model(model, base):
-    table = load_price_table()
-    assert table.price_of(model) == table.price_of(base) is not None
-
-
-def test_unknown_model_has_no_cost():
-    assert load_price_table().cost_of(Usage(input_tokens=10, output_tokens=10), "my-own-model") is None
-    assert load_price_table().price_of("gpt-4oops") is None  # prefixes match on "-" boundaries only
-
-
-def test_cached_tokens_are_priced_at_the_cache_rate():
-    table = PriceTable({"m": ModelPrice(input=2.0, output=8.0, cache_read=0.5, cache_write=2.5)})
-    cost = table.cost_of(
-        Usage(
-            input_tokens=1000, output_tokens=100, cache_read_input_tokens=600, cache_write_input_tokens=100
-        ),
-        "m",
-    )
-    assert cost.input_usd == pytest.approx((300 * 2.0 + 600 * 0.5 + 100 * 2.5) / 1e6)
-    assert cost.output_usd == pytest.approx(100 * 8.0 / 1e6)
-
-
-def test_pricing_overrides_from_kwargs_and_file(tmp_path):
-    path = tmp_path / "prices.json"
-    path.write_text(json.dumps({"models": {"house-model": {"input": 1.0, "output": 2.0}}}))
-    assert load_price_table(path).price_of("house-model") == ModelPrice(input=1.0, output=2.0)
-    assert load_price_table({"gpt-4o": {"input": 9, "output": 9}}).price_of("gpt-4o").input == 9

@@ -108,6 +108,7 @@ def _usage(usage: Any) -> Usage | None:
         output_tokens=_get(usage, "output_tokens"),
         cache_read_input_tokens=read,
         cache_write_input_tokens=write,
+        cache_write_1h_input_tokens=_get(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"),
         reasoning_output_tokens=_get(_get(usage, "output_tokens_details"), "thinking_tokens"),
     )
 
@@ -181,6 +182,7 @@ _USAGE_FIELDS = (
     "input_tokens",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
+    "cache_creation",
     "output_tokens",
     "output_tokens_details",
 )
