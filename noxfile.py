@@ -14,6 +14,8 @@ TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 OPENAI_OLDEST = "openai==1.66.0"
 ANTHROPIC_OLDEST = "anthropic==0.30.0"
 PROVIDERS_NEWEST = ["openai", "anthropic"]
+# Agent frameworks and vector stores with llmtrace instrumentors (tests/instrumentors/test_frameworks.py).
+FRAMEWORKS_NEWEST = ["langchain-core", "llama-index-core", "chromadb", "qdrant-client", "mcp"]
 
 
 TIKTOKEN_CACHE = ".tiktoken-cache"
@@ -28,7 +30,7 @@ def _tiktoken_files(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
-    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST)
+    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST)
     _tiktoken_files(session)
     session.run("pytest", *session.posargs)
 
@@ -38,7 +40,10 @@ def tests_oldest(session: nox.Session) -> None:
     """The provider tests against the oldest supported SDK releases."""
     session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, ANTHROPIC_OLDEST, "httpx<0.29")
     _tiktoken_files(session)
-    session.run("pytest", "tests/instrumentors", *session.posargs)
+    # The frameworks are tested at their newest releases only (in `tests`).
+    session.run(
+        "pytest", "tests/instrumentors", "--ignore=tests/instrumentors/test_frameworks.py", *session.posargs
+    )
 
 
 @nox.session

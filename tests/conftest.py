@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,3 +70,25 @@ def instrument(telemetry: Telemetry) -> Callable[..., Telemetry]:
         return telemetry
 
     return start
+
+
+@pytest.fixture
+def contained(
+    instrument: Callable[..., Telemetry], caplog: pytest.LogCaptureFixture
+) -> Callable[..., Telemetry]:
+    """Like ``instrument``, but llmtrace's own failures are contained (raise_internal_errors off) and
+    its log is captured."""
+    caplog.set_level(logging.DEBUG, logger="llmtrace")
+    return functools.partial(instrument, raise_internal_errors=False)
+
+
+@pytest.fixture
+def spans_end_once(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """No span is ended twice or changed after its end (the OTel SDK logs both)."""
+    yield
+    misuse = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("opentelemetry") and "ended span" in r.getMessage()
+    ]
+    assert not misuse

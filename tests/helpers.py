@@ -1,16 +1,23 @@
-"""Shared test helpers: span and metric assertions."""
+"""Shared test helpers: span and metric assertions, expected attributes and costs."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from llmtrace import _semconv as sc
 
 ANY = object()
 """Expected-value wildcard: the attribute must be present, any value."""
+
+TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+CHUNKS = sc.LLMTRACE_STREAM_CHUNKS
 
 
 def assert_attributes(span: ReadableSpan, expected: Mapping[str, Any]) -> None:
@@ -52,3 +59,116 @@ def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
             for metric in scope_metrics.metrics:
                 points.setdefault(metric.name, []).extend(metric.data.data_points)
     return points
+
+
+# --- spans -----------------------------------------------------------------------------------------
+
+
+def the_span(t: Any, name: str, status: StatusCode = StatusCode.UNSET) -> Any:
+    """The one finished span: a CLIENT span from llmtrace named `name`."""
+    span = t.span()
+    assert span.name == name
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is status
+    assert span.instrumentation_scope.name == "llmtrace"
+    return span
+
+
+def duration(span: Any) -> float:
+    return (span.end_time - span.start_time) / 1e9
+
+
+def assert_sane_ttfc(span: Any) -> None:
+    """time_to_first_chunk is measured, so only its range can be checked."""
+    ttfc = span.attributes[TTFC]
+    assert isinstance(ttfc, float)
+    assert 0 < ttfc <= duration(span)
+
+
+def assert_streamed(span: Any, expected: Mapping[str, Any], chunks: int) -> None:
+    """``assert_attributes()`` for a streamed call: `expected`, plus its chunk count and a time to first
+    chunk in range."""
+    assert_attributes(span, {**expected, TTFC: ANY, CHUNKS: chunks})
+    assert_sane_ttfc(span)
+
+
+def assert_error_recorded(t: Any, span: Any, error: Exception, labels: Mapping[str, Any]) -> None:
+    """`span` holds `error` as its exception event; the call's only metric is its duration, labelled
+    with `labels` and the error's type."""
+    kind = type(error).__name__
+    [event] = span.events
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == kind
+    assert event.attributes["exception.message"] == str(error)
+    assert kind in event.attributes["exception.stacktrace"]
+    points = metric_points(t.reader)
+    [point] = points[sc.METRIC_OPERATION_DURATION]
+    assert dict(point.attributes) == {**labels, "error.type": kind}
+    assert sc.METRIC_TOKEN_USAGE not in points
+    assert sc.METRIC_COST not in points
+
+
+def boom(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("llmtrace bug")
+
+
+def assert_logged(caplog: Any, what: str) -> None:
+    """llmtrace logged that its `what` failed, with the RuntimeError of ``boom``."""
+    failures = [
+        r for r in caplog.records if r.name == "llmtrace" and r.getMessage() == f"llmtrace: {what} failed"
+    ]
+    assert failures, [r.getMessage() for r in caplog.records]
+    assert isinstance(failures[0].exc_info[1], RuntimeError)
+
+
+# --- expected content ------------------------------------------------------------------------------
+
+
+def text_part(value: str) -> dict[str, Any]:
+    return {"type": "text", "content": value}
+
+
+def text_message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "parts": [text_part(text)]}
+
+
+def output_message(*parts: dict[str, Any], finish_reason: str = "stop") -> dict[str, Any]:
+    return {"role": "assistant", "parts": list(parts), "finish_reason": finish_reason}
+
+
+def output_text(text: str, finish_reason: str = "stop") -> dict[str, Any]:
+    return output_message(text_part(text), finish_reason=finish_reason)
+
+
+def tool_call(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+
+
+# --- prices (USD per 1M tokens, from the table llmtrace ships) -----------------------------------
+
+PRICES: dict[str, dict[str, float]] = json.loads(
+    resources.files("llmtrace").joinpath("prices.json").read_text("utf-8")
+)["models"]
+
+
+def cost(
+    price_key: str, *, input_tokens: int, output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0
+) -> dict[str, float]:
+    """The three llmtrace.cost.* attributes at ``PRICES[price_key]``.
+
+    input_usd  = (input_tokens * input + cache_read * cache_read price + cache_write * cache_write price) / 1M
+                 (input_tokens: the uncached ones; a missing cache price is the input price)
+    output_usd = output_tokens * output price / 1M   (reasoning and thinking tokens are part of the output)
+    """
+    price = PRICES[price_key]
+    input_usd = (
+        input_tokens * price["input"]
+        + cache_read * price.get("cache_read", price["input"])
+        + cache_write * price.get("cache_write", price["input"])
+    ) / 1_000_000
+    output_usd = output_tokens * price["output"] / 1_000_000
+    return {
+        sc.LLMTRACE_COST_USD: input_usd + output_usd,
+        sc.LLMTRACE_COST_INPUT_USD: input_usd,
+        sc.LLMTRACE_COST_OUTPUT_USD: output_usd,
+    }

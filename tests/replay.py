@@ -22,12 +22,12 @@ import gzip
 import importlib
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
@@ -382,127 +382,98 @@ def _sdk_httpx_module(base_client: ModuleType) -> ModuleType:
     raise ImportError(f"{base_client.__name__}: neither httpx2 nor httpx is importable")
 
 
-@overload
-def openai_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: Literal[False] = ...,
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    **client_kwargs: Any,
-) -> tuple[openai.OpenAI, ReplayTransport]: ...
+SyncClient = TypeVar("SyncClient")
+AsyncClient = TypeVar("AsyncClient")
 
 
-@overload
-def openai_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: Literal[True],
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    **client_kwargs: Any,
-) -> tuple[openai.AsyncOpenAI, ReplayTransport]: ...
+class _ReplayClient(Generic[SyncClient, AsyncClient]):
+    """Makes a real client of one SDK whose HTTP client replays a cassette (``openai_client``,
+    ``anthropic_client``)."""
 
+    def __init__(
+        self, sdk: str, classes: tuple[str, str], base_url: str, httpx_module: Callable[[], ModuleType]
+    ) -> None:
+        self.sdk = sdk
+        self.classes = classes
+        self.base_url = base_url
+        self.httpx_module = httpx_module
 
-@overload
-def openai_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: bool,
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    **client_kwargs: Any,
-) -> tuple[openai.OpenAI | openai.AsyncOpenAI, ReplayTransport]: ...
+    @overload
+    def __call__(
+        self,
+        cassette_path: str | PathLike[str],
+        *,
+        is_async: Literal[False] = ...,
+        interactions: Sequence[int] | None = ...,
+        chunk_size: int | None = ...,
+        match_query: bool = ...,
+        **client_kwargs: Any,
+    ) -> tuple[SyncClient, ReplayTransport]: ...
 
+    @overload
+    def __call__(
+        self,
+        cassette_path: str | PathLike[str],
+        *,
+        is_async: Literal[True],
+        interactions: Sequence[int] | None = ...,
+        chunk_size: int | None = ...,
+        match_query: bool = ...,
+        **client_kwargs: Any,
+    ) -> tuple[AsyncClient, ReplayTransport]: ...
 
-def openai_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: bool = False,
-    interactions: Sequence[int] | None = None,
-    chunk_size: int | None = None,
-    **client_kwargs: Any,
-) -> tuple[openai.OpenAI | openai.AsyncOpenAI, ReplayTransport]:
-    """A real ``openai.OpenAI``/``AsyncOpenAI`` whose HTTP client replays a cassette.
+    @overload
+    def __call__(
+        self,
+        cassette_path: str | PathLike[str],
+        *,
+        is_async: bool,
+        interactions: Sequence[int] | None = ...,
+        chunk_size: int | None = ...,
+        match_query: bool = ...,
+        **client_kwargs: Any,
+    ) -> tuple[SyncClient | AsyncClient, ReplayTransport]: ...
 
-    Defaults: ``api_key="test"``, ``max_retries=0`` and the public base URL (so
-    an ``OPENAI_BASE_URL`` in the environment cannot redirect it); any of these
-    can be overridden through ``client_kwargs``.
-    """
-    import openai
+    def __call__(
+        self,
+        cassette_path: str | PathLike[str],
+        *,
+        is_async: bool = False,
+        interactions: Sequence[int] | None = None,
+        chunk_size: int | None = None,
+        match_query: bool = True,
+        **client_kwargs: Any,
+    ) -> tuple[SyncClient | AsyncClient, ReplayTransport]:
+        """A real sync (or, with `is_async`, async) client whose HTTP client replays a cassette.
 
-    module = openai_httpx_module()
-    transport = load_cassette(cassette_path).transport(
-        module, interactions=interactions, is_async=is_async, chunk_size=chunk_size
-    )
-    kwargs: dict[str, Any] = {"api_key": "test", "max_retries": 0, "base_url": "https://api.openai.com/v1"}
-    kwargs.update(client_kwargs)
-    if is_async:
-        return openai.AsyncOpenAI(http_client=module.AsyncClient(transport=transport), **kwargs), transport
-    return openai.OpenAI(http_client=module.Client(transport=transport), **kwargs), transport
-
-
-@overload
-def anthropic_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: Literal[False] = ...,
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    match_query: bool = ...,
-    **client_kwargs: Any,
-) -> tuple[anthropic.Anthropic, ReplayTransport]: ...
-
-
-@overload
-def anthropic_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: Literal[True],
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    match_query: bool = ...,
-    **client_kwargs: Any,
-) -> tuple[anthropic.AsyncAnthropic, ReplayTransport]: ...
-
-
-@overload
-def anthropic_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: bool,
-    interactions: Sequence[int] | None = ...,
-    chunk_size: int | None = ...,
-    match_query: bool = ...,
-    **client_kwargs: Any,
-) -> tuple[anthropic.Anthropic | anthropic.AsyncAnthropic, ReplayTransport]: ...
-
-
-def anthropic_client(
-    cassette_path: str | PathLike[str],
-    *,
-    is_async: bool = False,
-    interactions: Sequence[int] | None = None,
-    chunk_size: int | None = None,
-    match_query: bool = True,
-    **client_kwargs: Any,
-) -> tuple[anthropic.Anthropic | anthropic.AsyncAnthropic, ReplayTransport]:
-    """A real ``anthropic.Anthropic``/``AsyncAnthropic`` whose HTTP client replays a cassette.
-
-    Defaults: ``api_key="test"``, ``max_retries=0`` and the public base URL (so an
-    ``ANTHROPIC_BASE_URL`` in the environment cannot redirect it); any of these can be
-    overridden through ``client_kwargs``. ``match_query=False`` serves recordings made at
-    ``/v1/messages?beta=true`` to SDKs that no longer send the query.
-    """
-    import anthropic
-
-    module = anthropic_httpx_module()
-    transport = load_cassette(cassette_path).transport(
-        module, interactions=interactions, is_async=is_async, chunk_size=chunk_size, match_query=match_query
-    )
-    kwargs: dict[str, Any] = {"api_key": "test", "max_retries": 0, "base_url": "https://api.anthropic.com"}
-    kwargs.update(client_kwargs)
-    if is_async:
-        client = anthropic.AsyncAnthropic(http_client=module.AsyncClient(transport=transport), **kwargs)
+        Defaults: ``api_key="test"``, ``max_retries=0`` and the public base URL (so an
+        ``OPENAI_BASE_URL`` or ``ANTHROPIC_BASE_URL`` in the environment cannot redirect it); any
+        of these can be overridden through ``client_kwargs``. ``match_query=False`` serves
+        recordings made at ``/v1/messages?beta=true`` to SDKs that no longer send the query.
+        """
+        sync_class, async_class = self.classes
+        cls = getattr(importlib.import_module(self.sdk), async_class if is_async else sync_class)
+        module = self.httpx_module()
+        transport = load_cassette(cassette_path).transport(
+            module,
+            interactions=interactions,
+            is_async=is_async,
+            chunk_size=chunk_size,
+            match_query=match_query,
+        )
+        kwargs: dict[str, Any] = {"api_key": "test", "max_retries": 0, "base_url": self.base_url}
+        kwargs.update(client_kwargs)
+        http_client = (module.AsyncClient if is_async else module.Client)(transport=transport)
+        client: SyncClient | AsyncClient = cls(http_client=http_client, **kwargs)
         return client, transport
-    return anthropic.Anthropic(http_client=module.Client(transport=transport), **kwargs), transport
+
+
+openai_client: _ReplayClient[openai.OpenAI, openai.AsyncOpenAI] = _ReplayClient(
+    "openai", ("OpenAI", "AsyncOpenAI"), "https://api.openai.com/v1", openai_httpx_module
+)
+"""A real ``openai.OpenAI``/``AsyncOpenAI`` whose HTTP client replays a cassette."""
+
+anthropic_client: _ReplayClient[anthropic.Anthropic, anthropic.AsyncAnthropic] = _ReplayClient(
+    "anthropic", ("Anthropic", "AsyncAnthropic"), "https://api.anthropic.com", anthropic_httpx_module
+)
+"""A real ``anthropic.Anthropic``/``AsyncAnthropic`` whose HTTP client replays a cassette."""

@@ -4,7 +4,7 @@ These tests check the replay helper in ``replay.py`` and pin down what the
 cassettes contain, so instrumentation tests can rely on both. Each call sends
 the parameters recorded in the cassette's request body. Scenarios are written
 once as ``async def`` and run with both the sync and the async client (sync
-calls simply return their result, see ``_await``).
+calls simply return their result, see ``resolve`` in ``scenarios.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import array
 import asyncio
 import base64
-import inspect
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -23,36 +22,23 @@ import pytest
 from openai.types import CompletionUsage
 
 from replay import ReplayTransport, load_cassette, openai_client, openai_httpx_module
+from scenarios import (
+    Recordings,
+    answer_weather_calls,
+    collect,
+    drive,
+    require_params,
+    resolve,
+    streamed_text,
+)
 
 CASSETTES = Path(__file__).parent / "cassettes" / "openai"
+RECORDINGS = Recordings(CASSETTES)
+recorded_request = RECORDINGS.request
+recorded_sse_payloads = RECORDINGS.sse
 MODES = ["sync", "async"]
 
 Scenario = Callable[[Any, ReplayTransport], Awaitable[None]]
-
-
-def recorded_request(name: str, index: int = 0) -> dict[str, Any]:
-    """JSON body of recorded request ``index`` in cassette ``name``."""
-    body: dict[str, Any] = load_cassette(CASSETTES / name).interactions[index].request.json()
-    return body
-
-
-def recorded_sse_payloads(name: str, index: int = 0) -> list[dict[str, Any]]:
-    """The JSON ``data:`` payloads of a recorded SSE body (``[DONE]`` excluded)."""
-    text = load_cassette(CASSETTES / name).interactions[index].response.text()
-    payloads = []
-    for line in text.splitlines():
-        if line.startswith("data:") and line[5:].strip() != "[DONE]":
-            payloads.append(json.loads(line[5:]))
-    return payloads
-
-
-def require_params(method: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Return ``params``, skipping the test if this SDK's ``method`` lacks one of them."""
-    accepted = inspect.signature(method).parameters
-    missing = sorted(key for key in params if key not in accepted)
-    if missing:
-        pytest.skip(f"openai {openai.__version__}: {method.__qualname__} has no parameter(s) {missing}")
-    return params
 
 
 def require_model_field(model: type[Any], field: str) -> None:
@@ -65,18 +51,6 @@ def require_responses_api(client: Any) -> None:
     """Skip when this SDK has no Responses API (added in openai 1.66)."""
     if not hasattr(client, "responses"):
         pytest.skip(f"openai {openai.__version__} has no client.responses")
-
-
-async def _await(value: Any) -> Any:
-    """Await coroutines from the async client; pass sync results through."""
-    return await value if inspect.isawaitable(value) else value
-
-
-async def _collect(stream: Any) -> list[Any]:
-    """Fully iterate a sync or async SDK stream."""
-    if hasattr(stream, "__aiter__"):
-        return [item async for item in stream]
-    return list(stream)
 
 
 def replay(
@@ -92,14 +66,7 @@ def replay(
     client, transport = openai_client(
         CASSETTES / name, is_async=is_async, interactions=interactions, chunk_size=chunk_size
     )
-
-    async def main() -> None:
-        try:
-            await scenario(client, transport)
-        finally:
-            await _await(client.close())
-
-    asyncio.run(main())
+    drive(client, lambda: scenario(client, transport))
     transport.assert_all_played()
     assert transport.all_played
     assert len(transport.requests) == len(transport.indices)
@@ -126,7 +93,7 @@ def test_chat_nonstream_gzip_all_interactions(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         for index, (response_id, usage, ending) in enumerate(CHAT_GZIP_EXPECTED):
             params = recorded_request(CHAT_GZIP, index)
-            response = await _await(client.chat.completions.create(**params))
+            response = await resolve(client.chat.completions.create(**params))
             assert response.id == response_id
             assert response.model == "gpt-3.5-turbo-0125"
             assert_usage(response.usage, *usage)
@@ -154,7 +121,7 @@ def test_chat_gzip_body_is_decompressed_by_the_client() -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_chat_gzip_chunked(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
-        response = await _await(client.chat.completions.create(**recorded_request(CHAT_GZIP, 0)))
+        response = await resolve(client.chat.completions.create(**recorded_request(CHAT_GZIP, 0)))
         assert response.id == "chatcmpl-908MD9ivBBLb6EaIjlqwFokntayQK"
 
     replay(CHAT_GZIP, mode, scenario, interactions=[0], chunk_size=7)
@@ -166,7 +133,7 @@ def test_chat_n2_multiple_choices(mode: str) -> None:
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = recorded_request(name)
-        response = await _await(client.chat.completions.create(**params))
+        response = await resolve(client.chat.completions.create(**params))
         assert response.id == "chatcmpl-ASYMUBq69UHDarAz2fsd0O50rv0r1"
         assert [c.index for c in response.choices] == [0, 1]
         for choice in response.choices:
@@ -190,7 +157,7 @@ def test_chat_tool_calls_two_turns(mode: str) -> None:
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         first_params = require_params(client.chat.completions.create, recorded_request(name, 0))
-        first = await _await(client.chat.completions.create(**first_params))
+        first = await resolve(client.chat.completions.create(**first_params))
         assert first.id == "chatcmpl-ASYMU9Ntix7ePttk0MSuerJstef6U"
         assert first.choices[0].finish_reason == "tool_calls"
         calls = first.choices[0].message.tool_calls
@@ -201,24 +168,8 @@ def test_chat_tool_calls_two_turns(mode: str) -> None:
         assert_usage(first.usage, 75, 51, 126)
 
         # Second turn: echo the tool calls and answer them, as the recording did.
-        results = {"Seattle, WA": "50 degrees and raining", "San Francisco, CA": "70 degrees and sunny"}
-        assistant = {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": c.id,
-                    "function": {"arguments": c.function.arguments, "name": c.function.name},
-                    "type": "function",
-                }
-                for c in calls
-            ],
-        }
-        tool_messages = []
-        for call in calls:
-            location = json.loads(call.function.arguments)["location"]
-            tool_messages.append({"role": "tool", "content": results[location], "tool_call_id": call.id})
-        messages = [*first_params["messages"], assistant, *tool_messages]
-        second = await _await(client.chat.completions.create(messages=messages, model="gpt-4o-mini"))
+        messages = answer_weather_calls(first_params["messages"], calls)
+        second = await resolve(client.chat.completions.create(messages=messages, model="gpt-4o-mini"))
         assert transport.request_json() == recorded_request(name, 1)
         assert second.id == "chatcmpl-ASYMVzdmBGDbUoHFmt6R16tdtZUzR"
         assert second.choices[0].message.content == (
@@ -246,7 +197,7 @@ def test_chat_legacy_functions(mode: str) -> None:
         for index, (response_id, location, usage) in enumerate(expected):
             params = recorded_request(LEGACY_FUNCTIONS, index)
             assert params["function_call"] == "auto"
-            response = await _await(client.chat.completions.create(**params))
+            response = await resolve(client.chat.completions.create(**params))
             choice = response.choices[0]
             assert response.id == response_id
             assert choice.finish_reason == "function_call"
@@ -264,7 +215,7 @@ def test_chat_error_404(mode: str) -> None:
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         with pytest.raises(openai.NotFoundError) as excinfo:
-            await _await(client.chat.completions.create(**recorded_request(name)))
+            await resolve(client.chat.completions.create(**recorded_request(name)))
         error = excinfo.value
         assert error.status_code == 404
         assert error.code == "model_not_found"
@@ -290,7 +241,7 @@ def test_chat_reasoning_tokens(mode: str) -> None:
         for index, (response_id, usage, reasoning_tokens) in enumerate(expected):
             require_model_field(CompletionUsage, "completion_tokens_details")
             params = require_params(client.chat.completions.create, recorded_request(REASONING, index))
-            response = await _await(client.chat.completions.create(**params))
+            response = await resolve(client.chat.completions.create(**params))
             assert response.id == response_id
             assert response.model == "gpt-5-nano-2025-08-07"
             assert response.choices[0].message.content.startswith("3")
@@ -317,7 +268,7 @@ def test_chat_prompt_caching(mode: str) -> None:
         require_model_field(CompletionUsage, "prompt_tokens_details")
         for index, (response_id, usage, cached) in enumerate(expected):
             params = recorded_request(PROMPT_CACHING, index)
-            response = await _await(client.chat.completions.create(**params))
+            response = await resolve(client.chat.completions.create(**params))
             assert response.id == response_id
             assert_usage(response.usage, *usage)
             assert response.usage.prompt_tokens_details.cached_tokens == cached
@@ -335,7 +286,7 @@ STREAM_USAGE = "chat_stream_gpt-4_include_usage.yaml"
 def test_chat_stream_include_usage(mode: str, chunk_size: int | None) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = require_params(client.chat.completions.create, recorded_request(STREAM_USAGE))
-        chunks = await _collect(await _await(client.chat.completions.create(**params)))
+        chunks = await collect(await resolve(client.chat.completions.create(**params)))
         assert len(chunks) == len(recorded_sse_payloads(STREAM_USAGE)) == 8
         assert {c.id for c in chunks} == {"chatcmpl-ASYMZ4oSykiIFK4lXLReDiKyAjsQl"}
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -376,7 +327,7 @@ def test_chat_stream_without_usage(mode: str) -> None:
         for index, (response_id, text) in enumerate(expected):
             params = recorded_request(STREAM_ASYNC, index)
             assert params["stream"] is True
-            chunks = await _collect(await _await(client.chat.completions.create(**params)))
+            chunks = await collect(await resolve(client.chat.completions.create(**params)))
             assert len(chunks) == len(recorded_sse_payloads(STREAM_ASYNC, index))
             assert {c.id for c in chunks} == {response_id}
             assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
@@ -390,14 +341,11 @@ def test_chat_stream_without_usage(mode: str) -> None:
 def test_chat_stream_n2_multiple_choices(mode: str) -> None:
     name = "chat_stream_n2_multiple_choices.yaml"
     payloads = recorded_sse_payloads(name)
-    expected_text = {0: "", 1: ""}
-    for payload in payloads:
-        for choice in payload["choices"]:
-            expected_text[choice["index"]] += choice["delta"].get("content") or ""
+    expected_text = streamed_text(payloads)
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = require_params(client.chat.completions.create, recorded_request(name))
-        chunks = await _collect(await _await(client.chat.completions.create(**params)))
+        chunks = await collect(await resolve(client.chat.completions.create(**params)))
         assert len(chunks) == len(payloads) == 109
         text = {0: "", 1: ""}
         finish = {}
@@ -421,7 +369,7 @@ def test_chat_stream_multiple_tool_calls(mode: str) -> None:
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = require_params(client.chat.completions.create, recorded_request(name))
-        chunks = await _collect(await _await(client.chat.completions.create(**params)))
+        chunks = await collect(await resolve(client.chat.completions.create(**params)))
         calls: dict[int, dict[str, str]] = {}
         finish_reason = None
         for chunk in chunks:
@@ -459,7 +407,7 @@ def test_embeddings_dimensions(mode: str) -> None:
 
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = require_params(client.embeddings.create, recorded_request(name))
-        response = await _await(client.embeddings.create(**params))
+        response = await resolve(client.embeddings.create(**params))
         assert response.model == "text-embedding-3-small"
         assert len(response.data) == 1
         vector = response.data[0].embedding
@@ -480,7 +428,7 @@ def test_embeddings_base64(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         params = recorded_request(name)
         assert params["encoding_format"] == "base64"
-        response = await _await(client.embeddings.create(**params))
+        response = await resolve(client.embeddings.create(**params))
         encoded = response.data[0].embedding
         assert isinstance(encoded, str)  # explicit base64 is passed through undecoded
         floats = array.array("f", base64.b64decode(encoded))
@@ -504,7 +452,7 @@ def test_legacy_completions(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         for index, (response_id, model, text) in enumerate(expected):
             params = recorded_request(name, index)
-            response = await _await(client.completions.create(**params))
+            response = await resolve(client.completions.create(**params))
             assert response.id == response_id
             assert response.object == "text_completion"
             assert response.model == model
@@ -536,7 +484,7 @@ def test_responses_nonstream(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         require_responses_api(client)
         params = require_params(client.responses.create, recorded_request(name))
-        response = await _await(client.responses.create(**params))
+        response = await resolve(client.responses.create(**params))
         assert response.id == "resp_0f4faba17dcd0f1e0069e2f3e4907881909179832ba1237025"
         assert response.status == "completed"
         assert response.model == "gpt-4o-mini-2024-07-18"
@@ -557,7 +505,7 @@ def test_responses_stream(mode: str, chunk_size: int | None) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         require_responses_api(client)
         params = require_params(client.responses.create, recorded_request(name))
-        events = await _collect(await _await(client.responses.create(**params)))
+        events = await collect(await resolve(client.responses.create(**params)))
         assert [e.type for e in events] == [p["type"] for p in recorded_sse_payloads(name)]
         assert [e.sequence_number for e in events] == list(range(13))
         assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "This is a test."
@@ -578,7 +526,7 @@ def test_responses_tool_call(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         require_responses_api(client)
         params = require_params(client.responses.create, recorded_request(name))
-        response = await _await(client.responses.create(**params))
+        response = await resolve(client.responses.create(**params))
         assert response.id == "resp_0bedf6e1ffba28050069e2f401ae1c8196be360fd5993c96de"
         [call] = response.output
         assert call.type == "function_call"
@@ -598,7 +546,7 @@ def test_responses_reasoning_tokens(mode: str) -> None:
     async def scenario(client: Any, transport: ReplayTransport) -> None:
         require_responses_api(client)
         params = require_params(client.responses.create, recorded_request(name))
-        response = await _await(client.responses.create(**params))
+        response = await resolve(client.responses.create(**params))
         assert response.id == "resp_05177a4994c7df3a0069e2f402f00881a1b9eda520cb779fef"
         assert [item.type for item in response.output] == ["reasoning", "message"]
         assert _output_text(response).startswith("```bash\n#!/usr/bin/env bash")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -95,6 +96,9 @@ class PromptText(str):
 
     prompt: PromptRef
 
+
+propagate_baggage = False
+"""Set by instrument(propagate_baggage=True): context attributes also travel as W3C baggage."""
 
 rendered_prompts = 0
 """How many PromptTexts were ever made: while 0, model calls skip looking for them (no cost)."""
@@ -187,6 +191,8 @@ class CardinalityGuard:
         self._lock = threading.Lock()
 
     def __call__(self, key: str, value: AttributeValue) -> AttributeValue:
+        if not isinstance(value, (str, bool, int, float)):
+            return sc.OTHER  # a list value is unhashable: never a set member
         seen = self._seen.get(key)
         if seen is not None and value in seen:
             return value
@@ -194,7 +200,7 @@ class CardinalityGuard:
             seen = self._seen.setdefault(key, set())
             if value in seen:
                 return value
-            if len(seen) < self.limit and isinstance(value, (str, bool, int, float)):
+            if len(seen) < self.limit:
                 seen.add(value)
                 return value
         return sc.OTHER
@@ -211,22 +217,37 @@ class _ScopeRun:
 
 
 class Scope:
-    """A context manager and decorator that puts a value in the context for the code inside."""
+    """A context manager and decorator that puts a value in the context for the code inside. One Scope
+    may be entered by several threads or asyncio tasks at once (e.g. a module-level ``prompt(...)``)."""
 
     def __init__(self, key: str, value: Callable[[], Any]) -> None:
         self._key = key
         self._value = value
-        self._tokens: list[object] = []
+        self._tokens: dict[int, object] = {}
+        """id of the context each entry attached -> its token (the entries of all threads and tasks)"""
 
     def _context(self) -> Context:
-        return otel_context.set_value(self._key, self._value())
+        value = self._value()
+        context = otel_context.set_value(self._key, value)
+        if self._key == _ATTRIBUTES and propagate_baggage and isinstance(value, Mapping):
+            # Opt-in: downstream services receive the attributes as W3C baggage (through the
+            # application's propagator), e.g. user.id and llmtrace.tenant.id.
+            for name, item in value.items():
+                context = baggage.set_baggage(name, str(item), context)
+        return context
 
     def __enter__(self) -> Scope:
-        self._tokens.append(otel_context.attach(self._context()))
+        context = self._context()
+        self._tokens[id(context)] = otel_context.attach(context)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        otel_context.detach(self._tokens.pop())  # type: ignore[arg-type]
+        # Blocks nest, so the context this thread or task attached on entry is the current one.
+        token = self._tokens.pop(id(otel_context.get_current()), None)
+        if token is None and self._tokens:
+            token = self._tokens.popitem()[1]
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
 
     def __call__(self, fn: F) -> F:
         from llmtrace.decorators import wrap
@@ -234,17 +255,26 @@ class Scope:
         return wrap(fn, lambda args, kwargs: _ScopeRun(self._context()))
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "unset"
+
+
+_UNSET: Any = _Unset()
+
+
 def attributes(
     *,
-    user_id: str | None = None,
-    session_id: str | None = None,
-    conversation_id: str | None = None,
-    tenant_id: str | None = None,
-    feature: str | None = None,
+    user_id: str | None = _UNSET,
+    session_id: str | None = _UNSET,
+    conversation_id: str | None = _UNSET,
+    tenant_id: str | None = _UNSET,
+    feature: str | None = _UNSET,
     **custom: Any,
 ) -> Scope:
     """Put attributes on every span started inside (llmtrace's and other libraries'): a context
-    manager, or a decorator for functions of any shape. Nesting merges; leaving restores.
+    manager, or a decorator for functions of any shape. Nesting merges; leaving restores; a key given
+    as None is removed for the code inside.
 
     ``user_id`` -> ``user.id``, ``session_id`` -> ``session.id``, ``conversation_id`` ->
     ``gen_ai.conversation.id``, ``tenant_id`` -> ``llmtrace.tenant.id``, ``feature`` ->
@@ -257,7 +287,7 @@ def attributes(
     """
     values = {"user_id": user_id, "session_id": session_id, "conversation_id": conversation_id,
               "tenant_id": tenant_id, "feature": feature, **custom}  # fmt: skip
-    given = {k: v for k, v in values.items() if v is not None}
+    given = {k: v for k, v in values.items() if v is not _UNSET}
     return Scope(_ATTRIBUTES, lambda: merged_attributes(given))
 
 

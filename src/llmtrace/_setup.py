@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from llmtrace import _core, _counting, _export, _safety, _threads
+from llmtrace import _context, _core, _counting, _export, _safety, _threads
 from llmtrace import _semconv as sc
 from llmtrace._context import ContextAttributesProcessor
 from llmtrace._core import Instruments, Runtime
@@ -24,7 +26,8 @@ _lock = threading.RLock()
 _patcher = Patcher()
 _handle: Handle | None = None
 _context_processor = ContextAttributesProcessor()
-_enriched: set[int] = set()
+_enriched: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Providers that have the context processor (weakly: a new provider may reuse a collected one's id)."""
 _atexit_registered = False
 
 
@@ -69,6 +72,7 @@ class Handle:
                 return
             _patcher.revert()
             _context_processor.active = False
+            _context.propagate_baggage = False
             _threads.stop_propagating()
             _core.RUNTIME = None
             _handle = None
@@ -152,12 +156,14 @@ def instrument(
         lp, owned_lp = _export.logger_provider(config, logger_provider, create=owned_tp)
         logger = lp.get_logger("llmtrace", __version__, schema_url=sc.SCHEMA_URL) if lp else None
         _context_processor.active = True
-        if id(tp) not in _enriched and hasattr(tp, "add_span_processor"):
+        if tp not in _enriched and hasattr(tp, "add_span_processor"):
             # Context attributes go on every span of this provider, other libraries' too.
             tp.add_span_processor(_context_processor)
-            _enriched.add(id(tp))
+            with contextlib.suppress(TypeError):  # not weakly referenceable: added again next time
+                _enriched.add(tp)
         _threads.propagate_context()
         _safety.raise_internal_errors = config.raise_internal_errors
+        _context.propagate_baggage = config.propagate_baggage
         _core.RUNTIME = Runtime(config, tracer, prices, instruments, logger)
         for name in config.providers or REGISTRY:
             module = importlib.import_module(REGISTRY[name])

@@ -42,6 +42,9 @@ class Settings(BaseModel):
     """Where metrics go (default: ``otlp`` with the OTLP exporter, ``none`` otherwise)."""
     metrics_endpoint: str | None = None
     """OTLP/HTTP metrics endpoint, if it differs from the traces one."""
+    propagate_baggage: bool = False
+    """Also put ``llmtrace.attributes(...)`` values in W3C baggage, for downstream services (off by
+    default: baggage leaves the process in request headers)."""
     raise_internal_errors: bool = False
     """Re-raise llmtrace's own errors instead of logging them (for llmtrace's test suite)."""
     pricing_file: Path | None = None

@@ -16,16 +16,19 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _core
 from llmtrace import _semconv as sc
 from llmtrace._safety import internal_error
+
+if TYPE_CHECKING:
+    from llmtrace._patch import Wrapper
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,12 +49,15 @@ class _Spec:
     metric: str | None = None
     on_call: Callable[[Span, inspect.BoundArguments | None, bool], None] | None = None
     on_result: Callable[[Span, Any, bool], None] | None = None
+    failure: Callable[[Any, BaseException | None], dict[str, AttributeValue] | None] | None = None
+    """(result, exception) -> error attributes (``error.type``, protocol codes) when the call failed, also
+    by returning a result that reports a failure (an MCP ``isError`` result); None when it succeeded."""
 
 
 class _Run:
     """One traced invocation: its span, its context, its start time."""
 
-    __slots__ = ("context", "runtime", "span", "spec", "start")
+    __slots__ = ("context", "labels", "runtime", "span", "spec", "start")
 
     def __init__(self, spec: _Spec, signature: inspect.Signature | None, args: Any, kwargs: Any) -> None:
         runtime = _core.RUNTIME
@@ -62,6 +68,8 @@ class _Run:
             attributes[sc.GEN_AI_AGENT_NAME] = str(agent)
         self.runtime = runtime
         self.spec = spec
+        # from this call's attributes: a tool's metric carries the agent it runs in, as its span does
+        self.labels = {k: v for k, v in attributes.items() if k in _METRIC_LABELS}
         self.span = runtime.tracer.start_span(spec.name, kind=SpanKind.INTERNAL, attributes=attributes)
         self.start = time.perf_counter()
         context = trace.set_span_in_context(self.span)
@@ -81,15 +89,21 @@ class _Run:
     def end(self, result: Any = None, exc: BaseException | None = None) -> None:
         try:
             span, spec = self.span, self.spec
+            failure = spec.failure(result, exc) if spec.failure is not None else None
+            error_type = str(failure[sc.ERROR_TYPE]) if failure and sc.ERROR_TYPE in failure else None
             if exc is not None:
-                _core.record_exception(span, exc)
-            elif spec.on_result is not None and span.is_recording():
+                _core.record_exception(span, exc, error_type)
+            elif error_type is not None:
+                span.set_status(Status(StatusCode.ERROR))
+            if failure:
+                span.set_attributes(failure)
+            if exc is None and spec.on_result is not None and span.is_recording():
                 spec.on_result(span, result, self.runtime.settings.capture_content)
             metrics = self.runtime.metrics
             if metrics is not None and spec.metric is not None:
-                labels = {k: v for k, v in spec.attributes.items() if k in _METRIC_LABELS}
-                if exc is not None:
-                    labels[sc.ERROR_TYPE] = type(exc).__qualname__
+                labels = dict(self.labels)
+                if exc is not None or error_type is not None:
+                    labels[sc.ERROR_TYPE] = error_type or type(exc).__qualname__
                 metrics.steps[spec.metric].record(time.perf_counter() - self.start, labels)
         except Exception:
             internal_error("decorator")
@@ -149,7 +163,15 @@ def wrap(fn: F, begin: Callable[[tuple[Any, ...], dict[str, Any]], Run | None]) 
                 try:
                     sent, thrown = (yield item), None
                 except GeneratorExit:
-                    await gen.aclose()
+                    # closing runs the user's finally blocks: in the span, and a failure there ends it
+                    token = otel_context.attach(run.context)
+                    try:
+                        await gen.aclose()
+                    except BaseException as exc:
+                        run.end(exc=exc)
+                        raise
+                    finally:
+                        otel_context.detach(token)
                     run.end()
                     raise
                 except BaseException as exc:
@@ -181,7 +203,15 @@ def wrap(fn: F, begin: Callable[[tuple[Any, ...], dict[str, Any]], Run | None]) 
                 try:
                     sent, thrown = (yield item), None
                 except GeneratorExit:
-                    gen.close()
+                    # closing runs the user's finally blocks: in the span, and a failure there ends it
+                    token = otel_context.attach(run.context)
+                    try:
+                        gen.close()
+                    except BaseException as exc:
+                        run.end(exc=exc)
+                        raise
+                    finally:
+                        otel_context.detach(token)
                     run.end()
                     raise
                 except BaseException as exc:
@@ -247,7 +277,7 @@ def _arguments(bound: inspect.BoundArguments | None) -> dict[str, Any]:
 
 
 def _tool_call(span: Span, bound: inspect.BoundArguments | None, capture: bool) -> None:
-    if capture:
+    if capture and bound is not None:  # None: arguments that do not fit the signature (the call raises)
         span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, _json(_arguments(bound)))
 
 
@@ -284,13 +314,15 @@ def document_id_and_score(doc: Any) -> tuple[Any, float | None]:
     if isinstance(doc, tuple) and len(doc) == 2 and isinstance(doc[1], (int, float)):
         doc, score = doc
     if isinstance(doc, Mapping):
-        doc_id, score = doc.get("id"), doc.get("score", score)
+        doc_id, own = doc.get("id"), doc.get("score")
         metadata = doc.get("metadata")
     else:
         node = getattr(doc, "node", None)  # LlamaIndex NodeWithScore
         doc_id = getattr(node, "node_id", None) if node is not None else getattr(doc, "id", None)
-        score = getattr(doc, "score", score)
+        own = getattr(doc, "score", None)
         metadata = getattr(doc, "metadata", None)
+    if own is not None:  # a document's own score wins over a pair's; a missing one does not erase it
+        score = own
     if doc_id is None and isinstance(metadata, Mapping):
         doc_id = metadata.get("id") or metadata.get("source")
     return doc_id, float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
@@ -323,6 +355,75 @@ def retrieval_attributes(documents: Any, capture: bool) -> dict[str, AttributeVa
 
 def _retrieval_result(span: Span, result: Any, capture: bool) -> None:
     span.set_attributes(retrieval_attributes(result, capture))
+
+
+# --- library methods (the framework instrumentors) --------------------------------------------------
+
+SpecFactory = Callable[[Any, inspect.BoundArguments, bool], "_Spec | None"]
+"""(instance, the call's arguments with defaults applied, capture_content) -> the call's span spec."""
+
+
+def method_wrappers(make: SpecFactory) -> tuple[Wrapper, Wrapper]:
+    """Raw wrapt wrappers (sync, async) for a `Patch` of a library method, e.g. a framework's retriever or
+    tool: each call is a span of the `_Spec` that `make` returns (None: the call goes through untraced),
+    made by the decorators' machinery, so attributes, metrics, content rules and containment are theirs."""
+    signatures: dict[Any, inspect.Signature] = {}
+
+    def begin(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Run | None:
+        runtime = _core.RUNTIME
+        if runtime is None or _core.suppressed():
+            return None
+        try:
+            function = getattr(wrapped, "__func__", None)  # wrapt passes the bound method
+            signature = signatures.get(function) if function is not None else None
+            if signature is None:
+                signature = inspect.signature(wrapped)
+                if function is not None:
+                    signatures[function] = signature
+            arguments = signature.bind(*args, **kwargs)
+        except (TypeError, ValueError):
+            return None  # the call itself will raise the user's TypeError
+        try:
+            arguments.apply_defaults()
+            spec = make(instance, arguments, runtime.settings.capture_content)
+        except Exception:
+            internal_error("decorator")
+            return None
+        return _begin(spec, None, args, kwargs) if spec is not None else None
+
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        run = begin(wrapped, instance, args, kwargs)
+        if run is None:
+            return wrapped(*args, **kwargs)
+        token = otel_context.attach(run.context)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            run.end(exc=exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        run.end(result)
+        return result
+
+    async def async_wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        run = begin(wrapped, instance, args, kwargs)
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        token = otel_context.attach(run.context)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:  # CancelledError too: the span must end
+            run.end(exc=exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        run.end(result)
+        return result
+
+    return wrapper, async_wrapper
 
 
 # --- the public decorators ------------------------------------------------------------------------

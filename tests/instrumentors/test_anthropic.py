@@ -1,12 +1,7 @@
 """Anthropic instrumentation end to end: the real anthropic SDK, with HTTP replayed from recorded cassettes.
 
-Rules followed by every test here (as in test_openai.py):
+Every test here follows the rules listed in test_openai.py's docstring. Besides:
 
-* Each span's attributes are all accounted for: ``assert_attributes`` fails on a missing *or an extra* one.
-* Ids, models and token counts come from the cassettes (``recorded_*`` below), never from llmtrace.
-* Costs are computed here from ``llmtrace/prices.json`` (USD per 1M tokens) by ``cost()``, so the
-  arithmetic is visible; the price key used is named at each call.
-* Scenarios are written once as ``async def`` and run with both clients (``drive()``).
 * The same file runs against the newest SDK and the oldest supported one (anthropic 0.30): a test skips
   only where that SDK lacks the API (``needs()``), and parameters an SDK's signature lacks are sent
   through ``extra_body`` (``sdk_kwargs()``), as users of that SDK do.
@@ -14,34 +9,57 @@ Rules followed by every test here (as in test_openai.py):
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import inspect
 import json
-import logging
-import os
-import subprocess
-import sys
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
-import wrapt
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 
 import llmtrace
-from helpers import ANY, assert_attributes, metric_points
+from helpers import (
+    assert_attributes,
+    assert_error_recorded,
+    assert_logged,
+    assert_streamed,
+    boom,
+    cost,
+    duration,
+    metric_points,
+    output_message,
+    text_message,
+    text_part,
+    the_span,
+    tool_call,
+)
 from llmtrace import _semconv as sc
-from replay import anthropic_client, anthropic_httpx_module, load_cassette
+from replay import anthropic_client, anthropic_httpx_module
+from scenarios import (
+    Consumed,
+    Recordings,
+    assert_restored,
+    assert_wrapped_once,
+    call,
+    collect,
+    consume_helper,
+    drive,
+    patch_targets,
+    resolve,
+    run_script,
+    stream_all,
+    within,
+)
 
 anthropic = pytest.importorskip("anthropic")
 from llmtrace.instrumentors import _anthropic_content as content  # noqa: E402
 from llmtrace.instrumentors import anthropic as anthropic_instrumentor  # noqa: E402
 
 pytestmark = [
+    pytest.mark.usefixtures("spans_end_once"),
     # The SDK warns about the retired models these 2024-2025 recordings used; not our concern here.
     pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:Using Claude with .*thinking:UserWarning"),
@@ -67,8 +85,6 @@ OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
 SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
 TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
 CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
-TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
-CHUNKS = sc.LLMTRACE_STREAM_CHUNKS
 CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 
@@ -78,24 +94,21 @@ NATIVE_TRACING = importlib.util.find_spec("anthropic._tracing") is not None
 
 # --- cassette contents (the oracle) --------------------------------------------------------------
 
-
-def recorded_request(name: str, index: int = 0) -> dict[str, Any]:
-    """The JSON body the recording sent in interaction `index`."""
-    body: dict[str, Any] = load_cassette(ANTHROPIC / name).interactions[index].request.json()
-    return body
-
-
-def recorded_response(name: str, index: int = 0) -> dict[str, Any]:
-    """The (decompressed) JSON body the server answered in interaction `index`."""
-    body: dict[str, Any] = load_cassette(ANTHROPIC / name).interactions[index].response.json()
-    return body
+RECORDINGS = Recordings(ANTHROPIC)
+recorded_request = RECORDINGS.request
+recorded_response = RECORDINGS.response
 
 
 def recorded_events(name: str) -> list[dict[str, Any]]:
     """The ``data:`` payloads of a recorded event stream that the SDK delivers (it drops ``ping``)."""
-    text = load_cassette(ANTHROPIC / name).interactions[0].response.text()
-    payloads = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
-    return [p for p in payloads if p["type"] != "ping"]
+    return [p for p in RECORDINGS.sse(name) if p["type"] != "ping"]
+
+
+def streamed_message(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The message a recorded event stream adds up to, as far as its id and usage go: message_start's,
+    with message_delta's (cumulative) output count."""
+    start = events[0]["message"]
+    return {**start, "usage": {**start["usage"], "output_tokens": events[-2]["usage"]["output_tokens"]}}
 
 
 def streamed_blocks(events: list[dict[str, Any]]) -> dict[int, str]:
@@ -109,34 +122,7 @@ def streamed_blocks(events: list[dict[str, Any]]) -> dict[int, str]:
     return pieces
 
 
-# --- prices (USD per 1M tokens, from the table llmtrace ships) -----------------------------------
-
-PRICES: dict[str, dict[str, float]] = json.loads(
-    resources.files("llmtrace").joinpath("prices.json").read_text("utf-8")
-)["models"]
-
-
-def cost(
-    price_key: str, *, input_tokens: int, output_tokens: int, cache_read: int = 0, cache_write: int = 0
-) -> dict[str, float]:
-    """The three llmtrace.cost.* attributes at ``PRICES[price_key]``, for Anthropic's own counts.
-
-    input_usd  = (input_tokens * input + cache_read * cache_read price + cache_write * cache_write price) / 1M
-                 (Anthropic's input_tokens exclude the cache reads and writes)
-    output_usd = output_tokens * output price / 1M   (thinking tokens are part of the output)
-    """
-    price = PRICES[price_key]
-    input_usd = (
-        input_tokens * price["input"]
-        + cache_read * price.get("cache_read", price["input"])
-        + cache_write * price.get("cache_write", price["input"])
-    ) / 1_000_000
-    output_usd = output_tokens * price["output"] / 1_000_000
-    return {
-        sc.LLMTRACE_COST_USD: input_usd + output_usd,
-        sc.LLMTRACE_COST_INPUT_USD: input_usd,
-        sc.LLMTRACE_COST_OUTPUT_USD: output_usd,
-    }
+# --- expected attributes -------------------------------------------------------------------------
 
 
 def usage_and_cost(price_key: str, usage: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +130,7 @@ def usage_and_cost(price_key: str, usage: dict[str, Any]) -> dict[str, Any]:
 
     gen_ai.usage.input_tokens = input_tokens + cache_read_input_tokens + cache_creation_input_tokens;
     the two cache counts are reported on their own when the response has them (2025 shapes do, as 0).
+    Anthropic's input_tokens exclude the cache reads and writes, as ``cost()``'s do.
     """
     read = usage.get("cache_read_input_tokens")
     write = usage.get("cache_creation_input_tokens")
@@ -167,7 +154,16 @@ def usage_and_cost(price_key: str, usage: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# --- expected attributes -------------------------------------------------------------------------
+def message_response(
+    body: dict[str, Any], model: str, price_key: str, finish_reason: str = "end_turn"
+) -> dict[str, Any]:
+    """The response side of a span of the recorded Message `body`, priced at ``PRICES[price_key]``."""
+    return {
+        "gen_ai.response.id": body["id"],
+        "gen_ai.response.model": model,
+        "gen_ai.response.finish_reasons": [finish_reason],  # the raw stop_reason
+        **usage_and_cost(price_key, body["usage"]),
+    }
 
 
 def request_attributes(model: str, max_tokens: int = 1024, **extra: Any) -> dict[str, Any]:
@@ -183,61 +179,25 @@ def request_attributes(model: str, max_tokens: int = 1024, **extra: Any) -> dict
     }
 
 
-def text_message(role: str, text: str) -> dict[str, Any]:
-    return {"role": role, "parts": [{"type": "text", "content": text}]}
+JOKE_REQUEST = request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True})
+"""What a span of the STREAM recording carries from the request alone."""
+JOKE_PROMPT = [text_message("user", "Tell me a joke about OpenTelemetry")]
 
 
-def output_message(*parts: dict[str, Any], finish_reason: str = "stop") -> dict[str, Any]:
-    return {"role": "assistant", "parts": list(parts), "finish_reason": finish_reason}
-
-
-def text(value: str) -> dict[str, Any]:
-    return {"type": "text", "content": value}
-
-
-def tool_call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+def joke_response(response_id: str) -> dict[str, Any]:
+    """The response side of a span of the STREAM recording read to its end."""
+    return {
+        "gen_ai.response.id": response_id,
+        "gen_ai.response.model": "claude-3-haiku-20240307",
+        "gen_ai.response.finish_reasons": ["end_turn"],  # from message_delta
+        # input from message_start, output from message_delta (cumulative)
+        "gen_ai.usage.input_tokens": 17,
+        "gen_ai.usage.output_tokens": 171,
+        **cost("claude-3-haiku", input_tokens=17, output_tokens=171),
+    }
 
 
 # --- driving the SDK -------------------------------------------------------------------------------
-
-
-async def resolve(value: Any) -> Any:
-    """Await what the async client returns; pass sync results through."""
-    return await value if inspect.isawaitable(value) else value
-
-
-async def collect(stream: Any) -> list[Any]:
-    """Iterate a sync or async stream to the end."""
-    if hasattr(stream, "__aiter__"):
-        return [item async for item in stream]
-    return list(stream)
-
-
-def drive(client: Any, scenario: Callable[[], Awaitable[Any]]) -> Any:
-    """Run `scenario` (sync or async client alike) and close the client afterwards."""
-
-    async def main() -> Any:
-        try:
-            return await scenario()
-        finally:
-            await resolve(client.close())
-
-    return asyncio.run(main())
-
-
-def call(client: Any, method: Callable[..., Any], **params: Any) -> Any:
-    """``method(**params)`` to completion."""
-    return drive(client, lambda: resolve(method(**params)))
-
-
-def stream_all(client: Any, method: Callable[..., Any], **params: Any) -> list[Any]:
-    """Call a streaming `method` and read every event."""
-
-    async def scenario() -> list[Any]:
-        return await collect(await resolve(method(**params)))
-
-    return drive(client, scenario)
 
 
 def sdk_kwargs(method: Callable[..., Any], **params: Any) -> dict[str, Any]:
@@ -287,39 +247,6 @@ def json_answer(body: dict[str, Any], status: int = 200) -> Callable[[Any], Any]
     return handler
 
 
-def the_span(t: Any, name: str, status: StatusCode = StatusCode.UNSET) -> Any:
-    """The one finished span: a CLIENT span from llmtrace named `name`."""
-    span = t.span()
-    assert span.name == name
-    assert span.kind is SpanKind.CLIENT
-    assert span.status.status_code is status
-    assert span.instrumentation_scope.name == "llmtrace"
-    return span
-
-
-def duration(span: Any) -> float:
-    return (span.end_time - span.start_time) / 1e9
-
-
-def assert_sane_ttfc(span: Any) -> None:
-    """time_to_first_chunk is measured, so only its range can be checked."""
-    ttfc = span.attributes[TTFC]
-    assert isinstance(ttfc, float)
-    assert 0 < ttfc <= duration(span)
-
-
-@pytest.fixture(autouse=True)
-def spans_end_once(caplog):
-    """In every test, no span is ended twice or changed after its end (the OTel SDK logs both)."""
-    yield
-    misuse = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name.startswith("opentelemetry") and "ended span" in r.getMessage()
-    ]
-    assert not misuse
-
-
 # === 1. messages.create, non-streaming ============================================================
 
 NONSTREAM_SHAPES = [
@@ -330,10 +257,11 @@ NONSTREAM_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
 @pytest.mark.parametrize(("name", "price_key"), NONSTREAM_SHAPES)
 @MODES
-def test_anthropic_messages_nonstream_content_off(instrument, is_async, name, price_key):
-    t = instrument()
+def test_anthropic_messages_nonstream(instrument, is_async, name, price_key, capture_content):
+    t = instrument(capture_content=capture_content)
     params = recorded_request(name)
     body = recorded_response(name)
     client, transport = anthropic_client(ANTHROPIC / name, is_async=is_async)
@@ -344,43 +272,22 @@ def test_anthropic_messages_nonstream_content_off(instrument, is_async, name, pr
     assert message.id == body["id"]
     transport.assert_all_played()
     span = the_span(t, f"chat {params['model']}")
+    content = {
+        INPUT: [text_message("user", params["messages"][0]["content"])],
+        # end_turn is "stop" in the schema's vocabulary
+        OUTPUT: [output_message(text_part(body["content"][0]["text"]))],
+    }
     assert_attributes(
         span,
         {
             **request_attributes(params["model"]),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": body["model"],
-            "gen_ai.response.finish_reasons": ["end_turn"],  # the raw stop_reason
-            **usage_and_cost(price_key, body["usage"]),
+            **(content if capture_content else {}),
+            **message_response(body, body["model"], price_key),
         },
     )
-    assert not any(key in span.attributes for key in CONTENT_KEYS)
+    if not capture_content:
+        assert not any(key in span.attributes for key in CONTENT_KEYS)
     assert span.events == ()
-
-
-@pytest.mark.parametrize(("name", "price_key"), NONSTREAM_SHAPES)
-@MODES
-def test_anthropic_messages_nonstream_content_on(instrument, is_async, name, price_key):
-    t = instrument(capture_content=True)
-    params = recorded_request(name)
-    body = recorded_response(name)
-    client, _ = anthropic_client(ANTHROPIC / name, is_async=is_async)
-
-    call(client, client.messages.create, **params)
-
-    assert_attributes(
-        the_span(t, f"chat {params['model']}"),
-        {
-            **request_attributes(params["model"]),
-            INPUT: [text_message("user", params["messages"][0]["content"])],
-            # end_turn is "stop" in the schema's vocabulary
-            OUTPUT: [output_message(text(body["content"][0]["text"]))],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": body["model"],
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost(price_key, body["usage"]),
-        },
-    )
 
 
 @MODES
@@ -422,13 +329,10 @@ def test_anthropic_messages_request_parameters(instrument, is_async):
                     "gen_ai.request.reasoning.level": "low",  # output_config.effort
                 },
             ),
-            SYSTEM: [text("Answer in one sentence.")],  # the system prompt, apart from the history
+            SYSTEM: [text_part("Answer in one sentence.")],  # the system prompt, apart from the history
             INPUT: [text_message("user", "What's the capital of France?")],
-            OUTPUT: [output_message(text("The capital of France is **Paris**."))],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-6",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-6", body["usage"]),
+            OUTPUT: [output_message(text_part("The capital of France is **Paris**."))],
+            **message_response(body, "claude-sonnet-4-6", "claude-sonnet-4-6"),
         },
     )
     assert isinstance(span.attributes["gen_ai.request.top_k"], int)  # an int, per the semconv
@@ -453,24 +357,16 @@ def test_anthropic_messages_stream_raw_events(instrument, is_async):
 
     assert [e.to_dict() for e in events] == payloads  # delivered unchanged, in order
     span = the_span(t, "chat claude-3-haiku-20240307")
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            INPUT: [text_message("user", "Tell me a joke about OpenTelemetry")],
-            OUTPUT: [output_message(text(streamed_blocks(payloads)[0]))],
-            "gen_ai.response.id": start["id"],
-            "gen_ai.response.model": "claude-3-haiku-20240307",
-            "gen_ai.response.finish_reasons": ["end_turn"],  # from message_delta
-            # input from message_start, output from message_delta (cumulative)
-            "gen_ai.usage.input_tokens": 17,
-            "gen_ai.usage.output_tokens": 171,
-            TTFC: ANY,
-            CHUNKS: len(payloads),  # every event but the pings
-            **cost("claude-3-haiku", input_tokens=17, output_tokens=171),
+            **JOKE_REQUEST,
+            INPUT: JOKE_PROMPT,
+            OUTPUT: [output_message(text_part(streamed_blocks(payloads)[0]))],
+            **joke_response(start["id"]),
         },
+        chunks=len(payloads),  # every event but the pings
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -490,45 +386,25 @@ def test_anthropic_messages_stream_raw_closed_early(instrument, is_async):
     assert first.type == "message_start"
     span = the_span(t, "chat claude-3-haiku-20240307")  # close() ended it, once
     usage = payloads[0]["message"]["usage"]  # the counts message_start reported so far
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
+            **JOKE_REQUEST,
             "gen_ai.response.id": payloads[0]["message"]["id"],
             "gen_ai.response.model": "claude-3-haiku-20240307",
             # no stop_reason arrived: no finish reason is claimed
             **usage_and_cost("claude-3-haiku", usage),
-            TTFC: ANY,
-            CHUNKS: 1,
         },
+        chunks=1,
     )
 
 
 # === 3. the messages.stream(...) helper ===========================================================
 
 
-async def consume_helper(manager: Any, *, stop_after: int | None = None, text_only: bool = False) -> Any:
-    """Enter a stream() manager, read `stop_after` events (default: all, through ``text_stream`` when
-    `text_only`), exit the block; return (what was read, the final message or None)."""
-    read: list[Any] = []
-    final = None
-    if hasattr(manager, "__aenter__"):
-        async with manager as stream:
-            async for item in stream.text_stream if text_only else stream:
-                read.append(item)
-                if len(read) == stop_after:
-                    break
-            if stop_after is None:
-                final = await stream.get_final_message()
-    else:
-        with manager as stream:
-            for item in stream.text_stream if text_only else stream:
-                read.append(item)
-                if len(read) == stop_after:
-                    break
-            if stop_after is None:
-                final = stream.get_final_message()
-    return read, final
+def consume_messages(manager: Any, **options: Any) -> Awaitable[Consumed]:
+    """``consume_helper()``, the final message fetched in the block once all was read."""
+    return consume_helper(manager, final="get_final_message", **options)
 
 
 def helper_params(name: str, client: Any) -> dict[str, Any]:
@@ -549,9 +425,9 @@ def test_anthropic_stream_helper_fully_consumed(instrument, is_async, text_only)
     async def scenario() -> Any:
         manager = client.messages.stream(**helper_params(STREAM, client))
         assert t.spans() == []  # nothing is sent before the block is entered
-        return await consume_helper(manager, text_only=text_only)
+        return await consume_messages(manager, text_only=text_only)
 
-    read, final = drive(client, scenario)
+    read, _, final = drive(client, scenario)
 
     transport.assert_all_played()
     if text_only:
@@ -559,23 +435,16 @@ def test_anthropic_stream_helper_fully_consumed(instrument, is_async, text_only)
     assert final.content[0].text == joke
     assert (final.usage.input_tokens, final.usage.output_tokens) == (17, 171)
     span = the_span(t, "chat claude-3-haiku-20240307")  # exactly one span, ended once
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            INPUT: [text_message("user", "Tell me a joke about OpenTelemetry")],
-            OUTPUT: [output_message(text(joke))],
-            "gen_ai.response.id": payloads[0]["message"]["id"],
-            "gen_ai.response.model": "claude-3-haiku-20240307",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            "gen_ai.usage.input_tokens": 17,
-            "gen_ai.usage.output_tokens": 171,
-            TTFC: ANY,
-            CHUNKS: len(payloads),
-            **cost("claude-3-haiku", input_tokens=17, output_tokens=171),
+            **JOKE_REQUEST,
+            INPUT: JOKE_PROMPT,
+            OUTPUT: [output_message(text_part(joke))],
+            **joke_response(payloads[0]["message"]["id"]),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -585,25 +454,24 @@ def test_anthropic_stream_helper_exited_early(instrument, is_async):
     client, _ = anthropic_client(ANTHROPIC / STREAM, is_async=is_async)
 
     async def scenario() -> Any:
-        return await consume_helper(client.messages.stream(**helper_params(STREAM, client)), stop_after=1)
+        return await consume_messages(client.messages.stream(**helper_params(STREAM, client)), stop_after=1)
 
-    (event,), _ = drive(client, scenario)
+    (event,), _, _ = drive(client, scenario)
 
     assert event.type == "message_start"
     span = the_span(t, "chat claude-3-haiku-20240307")  # leaving the block ended it, once
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            INPUT: [text_message("user", "Tell me a joke about OpenTelemetry")],
+            **JOKE_REQUEST,
+            INPUT: JOKE_PROMPT,
             # Nothing of the reply had arrived and it never finished: no parts, no finish reason claimed.
             OUTPUT: [output_message(finish_reason="")],
             "gen_ai.response.id": payloads[0]["message"]["id"],
             "gen_ai.response.model": "claude-3-haiku-20240307",
             **usage_and_cost("claude-3-haiku", payloads[0]["message"]["usage"]),
-            TTFC: ANY,
-            CHUNKS: 1,
         },
+        chunks=1,
     )
 
 
@@ -616,25 +484,19 @@ def test_anthropic_beta_stream_helper(instrument, is_async):
     stream = needs(client, "beta", "messages", "stream")
 
     async def scenario() -> Any:
-        return await consume_helper(stream(**helper_params(STREAM, client)))
+        return await consume_messages(stream(**helper_params(STREAM, client)))
 
-    _, final = drive(client, scenario)
+    final = drive(client, scenario).final
 
     transport.assert_all_played()
     assert final.id == payloads[0]["message"]["id"]
-    assert_attributes(
+    assert_streamed(
         the_span(t, "chat claude-3-haiku-20240307"),
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            "gen_ai.response.id": final.id,
-            "gen_ai.response.model": "claude-3-haiku-20240307",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            "gen_ai.usage.input_tokens": 17,
-            "gen_ai.usage.output_tokens": 171,
-            TTFC: ANY,
-            CHUNKS: len(payloads),
-            **cost("claude-3-haiku", input_tokens=17, output_tokens=171),
+            **JOKE_REQUEST,
+            **joke_response(final.id),
         },
+        chunks=len(payloads),
     )
 
 
@@ -679,16 +541,12 @@ def test_anthropic_tool_use_two_turns(instrument, is_async):
     first_span, second_span = t.spans()
     question = text_message("user", params["messages"][0]["content"])
     reply = output_message(
-        text(body["content"][0]["text"]),
+        text_part(body["content"][0]["text"]),
         *(tool_call(c["id"], c["name"], c["input"]) for c in calls),
         finish_reason="tool_call",
     )
-    response = {
-        "gen_ai.response.id": body["id"],
-        "gen_ai.response.model": "claude-3-5-sonnet-20240620",
-        "gen_ai.response.finish_reasons": ["tool_use"],  # raw; "tool_call" in the output message
-        **usage_and_cost("claude-3-5-sonnet", body["usage"]),  # 514 / 152, no cache fields in 2024
-    }
+    # tool_use is raw ("tool_call" in the output message); 514 / 152, no cache fields in 2024
+    response = message_response(body, "claude-3-5-sonnet-20240620", "claude-3-5-sonnet", "tool_use")
     assert_attributes(
         first_span,
         {
@@ -756,9 +614,9 @@ def test_anthropic_stream_tool_use_input_json_reassembled(instrument, is_async):
 
     stream_all(client, client.messages.create, **params)
 
-    usage = {**payloads[0]["message"]["usage"], "output_tokens": payloads[-2]["usage"]["output_tokens"]}
+    message = streamed_message(payloads)
     span = the_span(t, "chat claude-3-5-sonnet-20240620")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("claude-3-5-sonnet-20240620", **{"gen_ai.request.stream": True}),
@@ -766,7 +624,7 @@ def test_anthropic_stream_tool_use_input_json_reassembled(instrument, is_async):
             TOOL_DEFINITIONS: WEATHER_TOOLS,
             OUTPUT: [
                 output_message(
-                    text(pieces[0]),
+                    text_part(pieces[0]),
                     # each tool's input_json_delta fragments, joined and parsed into an arguments object
                     tool_call(
                         starts[1]["id"], "get_weather", {"location": "San Francisco, CA", "unit": "celsius"}
@@ -775,13 +633,10 @@ def test_anthropic_stream_tool_use_input_json_reassembled(instrument, is_async):
                     finish_reason="tool_call",
                 )
             ],
-            "gen_ai.response.id": payloads[0]["message"]["id"],
-            "gen_ai.response.model": "claude-3-5-sonnet-20240620",
-            "gen_ai.response.finish_reasons": ["tool_use"],
-            **usage_and_cost("claude-3-5-sonnet", usage),  # 506 in (cache 0 / 0), 153 out
-            TTFC: ANY,
-            CHUNKS: len(payloads),
+            # 506 in (cache 0 / 0), 153 out
+            **message_response(message, "claude-3-5-sonnet-20240620", "claude-3-5-sonnet", "tool_use"),
         },
+        chunks=len(payloads),
     )
     assert json.loads(pieces[1]) == {"location": "San Francisco, CA", "unit": "celsius"}
 
@@ -809,12 +664,12 @@ def test_anthropic_thinking_nonstream_reasoning_part(instrument, is_async):
             INPUT: [text_message("user", STRAWBERRY)],
             # the thinking block as a reasoning part (its signature is not content), then the answer
             OUTPUT: [
-                output_message({"type": "reasoning", "content": thinking["thinking"]}, text(answer["text"]))
+                output_message(
+                    {"type": "reasoning", "content": thinking["thinking"]}, text_part(answer["text"])
+                )
             ],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-3-7-sonnet-20250219",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-3-7-sonnet", body["usage"]),  # 215 output tokens, thinking included
+            # 215 output tokens, thinking included
+            **message_response(body, "claude-3-7-sonnet-20250219", "claude-3-7-sonnet"),
         },
     )
 
@@ -834,23 +689,19 @@ def test_anthropic_thinking_stream_reasoning_part(instrument, is_async):
         **sdk_kwargs(client.messages.create, **recorded_request(THINKING_STREAM)),
     )
 
-    usage = {**payloads[0]["message"]["usage"], "output_tokens": payloads[-2]["usage"]["output_tokens"]}
+    message = streamed_message(payloads)
     span = the_span(t, "chat claude-3-7-sonnet-20250219")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes(
                 "claude-3-7-sonnet-20250219", max_tokens=2048, **{"gen_ai.request.stream": True}
             ),
             INPUT: [text_message("user", STRAWBERRY)],
-            OUTPUT: [output_message({"type": "reasoning", "content": pieces[0]}, text(pieces[1]))],
-            "gen_ai.response.id": payloads[0]["message"]["id"],
-            "gen_ai.response.model": "claude-3-7-sonnet-20250219",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-3-7-sonnet", usage),
-            TTFC: ANY,
-            CHUNKS: len(payloads),
+            OUTPUT: [output_message({"type": "reasoning", "content": pieces[0]}, text_part(pieces[1]))],
+            **message_response(message, "claude-3-7-sonnet-20250219", "claude-3-7-sonnet"),
         },
+        chunks=len(payloads),
     )
 
 
@@ -905,7 +756,7 @@ def test_anthropic_content_blocks_mapping_table():
         assert content.block_part(block) == part, block["type"]
     # system: text blocks only (the schema allows nothing else there)
     system = [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]
-    assert content.system_instructions(system) == [text("Be brief.")]
+    assert content.system_instructions(system) == [text_part("Be brief.")]
     assert content.system_instructions("") is None
     # server tools are named by their versioned type
     tools = [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3}]
@@ -950,9 +801,9 @@ def test_anthropic_prompt_caching_write_then_read(instrument, is_async):
             span,
             {
                 **request_attributes("claude-3-5-sonnet-20240620"),
-                SYSTEM: [text(params["system"][0]["text"])],
+                SYSTEM: [text_part(params["system"][0]["text"])],
                 INPUT: [text_message("user", params["messages"][0]["content"][0]["text"])],
-                OUTPUT: [output_message(text(body["content"][0]["text"]))],
+                OUTPUT: [output_message(text_part(body["content"][0]["text"]))],
                 "gen_ai.response.id": body["id"],
                 "gen_ai.response.model": "claude-3-5-sonnet-20240620",
                 "gen_ai.response.finish_reasons": ["end_turn"],
@@ -1046,22 +897,14 @@ def test_anthropic_error_4xx_reraised_unchanged(instrument, is_async):
     assert_attributes(
         span, {**request_attributes("claude-sonnet-4-6", max_tokens=0), "error.type": "BadRequestError"}
     )
-    [event] = span.events
-    assert event.name == "exception"
-    assert event.attributes["exception.type"] == "BadRequestError"
-    assert event.attributes["exception.message"] == str(error)
-    points = metric_points(t.reader)
-    [point] = points[sc.METRIC_OPERATION_DURATION]
-    assert dict(point.attributes) == {
+    labels = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "anthropic",
         "gen_ai.request.model": "claude-sonnet-4-6",
         "server.address": "api.anthropic.com",
         "server.port": 443,
-        "error.type": "BadRequestError",
     }
-    assert sc.METRIC_TOKEN_USAGE not in points
-    assert sc.METRIC_COST not in points
+    assert_error_recorded(t, span, error, labels)
 
 
 @MODES
@@ -1071,7 +914,7 @@ def test_anthropic_stream_helper_error_on_enter(instrument, is_async):
     params = {"model": "claude-sonnet-4-6", "max_tokens": 0, "messages": [{"role": "user", "content": "Hi"}]}
 
     async def scenario() -> None:
-        await consume_helper(client.messages.stream(**params))
+        await consume_messages(client.messages.stream(**params))
 
     with pytest.raises(anthropic.BadRequestError):
         drive(client, scenario)
@@ -1113,11 +956,8 @@ def test_anthropic_beta_messages_structured_output(instrument, is_async):
         {
             **request_attributes("claude-sonnet-4-5-20250929", **{"gen_ai.output.type": "json"}),
             INPUT: [text_message("user", params["messages"][0]["content"])],
-            OUTPUT: [output_message(text(body["content"][0]["text"]))],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-5-20250929",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-5", body["usage"]),
+            OUTPUT: [output_message(text_part(body["content"][0]["text"]))],
+            **message_response(body, "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
         },
     )
 
@@ -1143,56 +983,33 @@ def test_anthropic_messages_parse_pydantic_output_format(instrument, is_async):
         the_span(t, "chat claude-sonnet-4-5-20250929"),
         {
             **request_attributes("claude-sonnet-4-5-20250929", **{"gen_ai.output.type": "json"}),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-5-20250929",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-5", body["usage"]),
+            **message_response(body, "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
         },
     )
 
 
+async def parse_raw_response(client: Any, params: dict[str, Any]) -> Any:
+    raw = await resolve(client.messages.with_raw_response.create(**params))
+    return await resolve(raw.parse())
+
+
+async def parse_streaming_response(client: Any, params: dict[str, Any]) -> Any:
+    return await within(client.messages.with_streaming_response.create(**params), lambda r: r.parse())
+
+
+@pytest.mark.parametrize(
+    "parse",
+    [parse_raw_response, parse_streaming_response],
+    ids=["with_raw_response", "with_streaming_response"],
+)
 @MODES
-def test_anthropic_with_raw_response(instrument, is_async):
+def test_anthropic_raw_response_parsed_is_fully_traced(instrument, is_async, parse):
     t = instrument()
     params = recorded_request(NONSTREAM_NOW)
     body = recorded_response(NONSTREAM_NOW)
     client, _ = anthropic_client(ANTHROPIC / NONSTREAM_NOW, is_async=is_async)
 
-    async def scenario() -> Any:
-        raw = await resolve(client.messages.with_raw_response.create(**params))
-        return await resolve(raw.parse())
-
-    message = drive(client, scenario)
-
-    assert message.id == body["id"]
-    assert_attributes(
-        the_span(t, "chat claude-sonnet-4-6"),
-        {
-            **request_attributes("claude-sonnet-4-6"),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-6",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-6", body["usage"]),
-        },
-    )
-
-
-@MODES
-def test_anthropic_with_streaming_response_parsed_is_fully_traced(instrument, is_async):
-    t = instrument()
-    params = recorded_request(NONSTREAM_NOW)
-    body = recorded_response(NONSTREAM_NOW)
-    client, _ = anthropic_client(ANTHROPIC / NONSTREAM_NOW, is_async=is_async)
-
-    async def scenario() -> Any:
-        manager = client.messages.with_streaming_response.create(**params)
-        if is_async:
-            async with manager as response:
-                return await response.parse()
-        with manager as response:
-            return response.parse()
-
-    message = drive(client, scenario)
+    message = drive(client, lambda: parse(client, params))
 
     assert message.id == body["id"]
     # The span waited for the caller's parse() and describes what it returned.
@@ -1200,10 +1017,7 @@ def test_anthropic_with_streaming_response_parsed_is_fully_traced(instrument, is
         the_span(t, "chat claude-sonnet-4-6"),
         {
             **request_attributes("claude-sonnet-4-6"),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-6",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-6", body["usage"]),
+            **message_response(body, "claude-sonnet-4-6", "claude-sonnet-4-6"),
         },
     )
 
@@ -1225,24 +1039,16 @@ def test_anthropic_with_raw_response_stream(instrument, is_async):
     if kind == "LegacyAPIResponse":
         # anthropic < 1 parses a raw stream synchronously, even on the async client: the stream is
         # the caller's, and the span keeps to the request side.
-        assert_attributes(
-            span, request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True})
-        )
+        assert_attributes(span, JOKE_REQUEST)
         return
     # Newer SDKs: the span follows parse() into the stream it returns.
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            "gen_ai.response.id": payloads[0]["message"]["id"],
-            "gen_ai.response.model": "claude-3-haiku-20240307",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            "gen_ai.usage.input_tokens": 17,
-            "gen_ai.usage.output_tokens": 171,
-            TTFC: ANY,
-            CHUNKS: len(payloads),
-            **cost("claude-3-haiku", input_tokens=17, output_tokens=171),
+            **JOKE_REQUEST,
+            **joke_response(payloads[0]["message"]["id"]),
         },
+        chunks=len(payloads),
     )
 
 
@@ -1299,7 +1105,7 @@ def test_anthropic_legacy_completions(instrument, is_async, stream):
     expected = {
         **request_attributes("claude-2.1", max_tokens=256, **{"gen_ai.operation.name": "text_completion"}),
         INPUT: [text_message("user", PROMPT)],
-        OUTPUT: [output_message(text(reply))],  # stop_sequence is "stop"
+        OUTPUT: [output_message(text_part(reply))],  # stop_sequence is "stop"
         "gen_ai.response.id": COMPLETION["id"],
         "gen_ai.response.model": "claude-2.1",
         "gen_ai.response.finish_reasons": ["stop_sequence"],
@@ -1310,8 +1116,9 @@ def test_anthropic_legacy_completions(instrument, is_async, stream):
         **cost("claude-2.1", input_tokens=input_tokens, output_tokens=output_tokens),
     }
     if stream:
-        expected.update({"gen_ai.request.stream": True, TTFC: ANY, CHUNKS: len(pieces)})
-    assert_attributes(span, expected)
+        assert_streamed(span, {**expected, "gen_ai.request.stream": True}, chunks=len(pieces))
+    else:
+        assert_attributes(span, expected)
 
 
 # === 10. provider and server detection ============================================================
@@ -1344,10 +1151,7 @@ def test_anthropic_vertex_provider(instrument, is_async):
             **request_attributes("claude-sonnet-4-6"),
             "gen_ai.provider.name": "gcp.vertex_ai",  # who serves the call
             "server.address": "us-east5-aiplatform.googleapis.com",
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "claude-sonnet-4-6",
-            "gen_ai.response.finish_reasons": ["end_turn"],
-            **usage_and_cost("claude-sonnet-4-6", body["usage"]),
+            **message_response(body, "claude-sonnet-4-6", "claude-sonnet-4-6"),
         },
     )
 
@@ -1410,7 +1214,7 @@ def test_anthropic_sdk_native_span_off_while_instrumented_and_restored(instrumen
         if how == "create":
             call(client, client.messages.create, **recorded_request(name))
         else:
-            drive(client, lambda: consume_helper(client.messages.stream(**helper_params(name, client))))
+            drive(client, lambda: consume_messages(client.messages.stream(**helper_params(name, client))))
         scopes = [s.instrumentation_scope.name for s in t.spans()]
         t.exporter.clear()
         return scopes
@@ -1480,17 +1284,12 @@ print(json.dumps({"before": before, "during": during, "after": after}))
 
 
 def test_anthropic_sdk_native_span_with_global_tracer_provider():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_", "LLMTRACE_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", NATIVE_SCRIPT, str(TESTS), str(ANTHROPIC / NONSTREAM_NOW)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    scopes = run_script(
+        NATIVE_SCRIPT,
+        str(TESTS),
+        str(ANTHROPIC / NONSTREAM_NOW),
+        drop_env=("ANTHROPIC_", "OTEL_", "LLMTRACE_"),
     )
-    assert done.returncode == 0, done.stderr
-    scopes = json.loads(done.stdout.strip().splitlines()[-1])
 
     native = ["com.anthropic.sdk.python"] if NATIVE_TRACING else []
     assert scopes == {"before": native, "during": ["llmtrace"], "after": native}
@@ -1499,26 +1298,8 @@ def test_anthropic_sdk_native_span_with_global_tracer_provider():
 # === 12. uninstrument, idempotence ================================================================
 
 
-def patch_targets() -> dict[str, tuple[Any, str, Any]]:
-    """Every PATCHES target this SDK has: ``module:path`` -> (owner, attribute, current value)."""
-    targets = {}
-    for patch in anthropic_instrumentor.PATCHES:
-        try:
-            module = importlib.import_module(patch.module)
-        except ImportError:  # e.g. anthropic.resources.completions, gone in anthropic 1.x
-            continue
-        owner: Any = module
-        *owner_path, attribute = patch.path.split(".")
-        for part in owner_path:
-            owner = getattr(owner, part, None)
-        value = inspect.getattr_static(owner, attribute, None) if owner is not None else None
-        if value is not None:
-            targets[f"{patch.module}:{patch.path}"] = (owner, attribute, value)
-    return targets
-
-
 def test_anthropic_uninstrument_restores_sdk_exactly(instrument):
-    before = patch_targets()
+    before = patch_targets(anthropic_instrumentor.PATCHES)  # anthropic.resources.completions: gone in 1.x
     assert "anthropic.resources.messages:Messages.create" in before
     assert "anthropic.lib.streaming._messages:MessageStreamManager.__enter__" in before
     assert ("anthropic._base_client:start_api_call_span" in before) is NATIVE_TRACING
@@ -1527,39 +1308,22 @@ def test_anthropic_uninstrument_restores_sdk_exactly(instrument):
     again = llmtrace.instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider)
     assert again is t.handle
     assert sorted(p for p in t.handle.patched if p.startswith("anthropic")) == sorted(before)
-    for key, (owner, attribute, original) in before.items():
-        wrapped = inspect.getattr_static(owner, attribute)
-        assert isinstance(wrapped, wrapt.FunctionWrapper), key
-        assert wrapped.__wrapped__ is original, key  # wrapped once, even after a second instrument()
+    assert_wrapped_once(before)  # even after a second instrument()
 
     t.handle.uninstrument()
 
-    for key, (owner, attribute, original) in before.items():
-        assert inspect.getattr_static(owner, attribute) is original, key
+    assert_restored(before)
     client, _ = anthropic_client(ANTHROPIC / STREAM)
-    drive(client, lambda: consume_helper(client.messages.stream(**helper_params(STREAM, client))))
+    drive(client, lambda: consume_messages(client.messages.stream(**helper_params(STREAM, client))))
     assert [s for s in t.spans() if s.instrumentation_scope.name == "llmtrace"] == []
 
 
 # === 13. containment: llmtrace's failures never reach the caller ==================================
 
 
-def boom(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("llmtrace bug")
-
-
-def assert_logged(caplog: Any, what: str) -> None:
-    failures = [
-        r for r in caplog.records if r.name == "llmtrace" and r.getMessage() == f"llmtrace: {what} failed"
-    ]
-    assert failures, [r.getMessage() for r in caplog.records]
-    assert isinstance(failures[0].exc_info[1], RuntimeError)
-
-
 @MODES
-def test_anthropic_containment_response_mapper_fails(instrument, monkeypatch, caplog, is_async):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False)
+def test_anthropic_containment_response_mapper_fails(contained, monkeypatch, caplog, is_async):
+    t = contained()
     monkeypatch.setattr(anthropic_instrumentor, "_usage", boom)  # called by messages_response
     body = recorded_response(NONSTREAM_NOW)
     client, _ = anthropic_client(ANTHROPIC / NONSTREAM_NOW, is_async=is_async)
@@ -1574,16 +1338,15 @@ def test_anthropic_containment_response_mapper_fails(instrument, monkeypatch, ca
 
 
 @MODES
-def test_anthropic_containment_request_mapper_fails(instrument, monkeypatch, caplog, is_async):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False)
+def test_anthropic_containment_request_mapper_fails(contained, monkeypatch, caplog, is_async):
+    t = contained()
     monkeypatch.setattr(anthropic_instrumentor, "_request", boom)  # called by every request mapper
     client, transport = anthropic_client(ANTHROPIC / STREAM, is_async=is_async)
 
     async def scenario() -> Any:
-        return await consume_helper(client.messages.stream(**helper_params(STREAM, client)))
+        return await consume_messages(client.messages.stream(**helper_params(STREAM, client)))
 
-    _, final = drive(client, scenario)
+    final = drive(client, scenario).final
 
     assert final.usage.output_tokens == 171
     transport.assert_all_played()
@@ -1595,9 +1358,8 @@ def test_anthropic_containment_request_mapper_fails(instrument, monkeypatch, cap
 
 @pytest.mark.parametrize("failing", ["add", "result"])
 @MODES
-def test_anthropic_containment_stream_accumulator_fails(instrument, monkeypatch, caplog, is_async, failing):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False, capture_content=True)
+def test_anthropic_containment_stream_accumulator_fails(contained, monkeypatch, caplog, is_async, failing):
+    t = contained(capture_content=True)
     monkeypatch.setattr(anthropic_instrumentor.MessageAccumulator, failing, boom)
     payloads = recorded_events(STREAM)
     client, _ = anthropic_client(ANTHROPIC / STREAM, is_async=is_async)
@@ -1606,31 +1368,29 @@ def test_anthropic_containment_stream_accumulator_fails(instrument, monkeypatch,
 
     assert [e.to_dict() for e in events] == payloads  # every event delivered, unchanged
     span = the_span(t, "chat claude-3-haiku-20240307")  # ended once, with what llmtrace could still say
-    assert_attributes(
+    assert_streamed(
         span,
         {
-            **request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}),
-            INPUT: [text_message("user", "Tell me a joke about OpenTelemetry")],
-            TTFC: ANY,
-            CHUNKS: len(payloads),
+            **JOKE_REQUEST,
+            INPUT: JOKE_PROMPT,
         },
+        chunks=len(payloads),
     )
     assert_logged(caplog, f"stream.{failing}")
 
 
 @MODES
-def test_anthropic_containment_stream_helper_proxy_fails(instrument, monkeypatch, caplog, is_async):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False)
+def test_anthropic_containment_stream_helper_proxy_fails(contained, monkeypatch, caplog, is_async):
+    t = contained()
     monkeypatch.setattr(anthropic_instrumentor.MessageAccumulator, "__init__", boom)
     client, _ = anthropic_client(ANTHROPIC / STREAM, is_async=is_async)
 
     async def scenario() -> Any:
-        return await consume_helper(client.messages.stream(**helper_params(STREAM, client)), text_only=True)
+        return await consume_messages(client.messages.stream(**helper_params(STREAM, client)), text_only=True)
 
-    read, final = drive(client, scenario)
+    read, _, final = drive(client, scenario)
 
     assert "".join(read) == final.content[0].text == streamed_blocks(recorded_events(STREAM))[0]
     span = the_span(t, "chat claude-3-haiku-20240307")  # ended when the proxy could not be made
-    assert_attributes(span, request_attributes("claude-3-haiku-20240307", **{"gen_ai.request.stream": True}))
+    assert_attributes(span, JOKE_REQUEST)
     assert_logged(caplog, "finish")

@@ -7,43 +7,72 @@ Rules followed by every test here:
 * Costs are computed here from ``llmtrace/prices.json`` (USD per 1M tokens) by ``cost()``, so the
   arithmetic is visible; the price key used is named at each call.
 * Scenarios are written once as ``async def`` and run with both clients: ``resolve()`` awaits only what
-  the async client returns, ``drive()`` runs the scenario in an event loop and closes the client.
+  the async client returns, ``drive()`` runs the scenario in an event loop and closes the client
+  (``scenarios.py``).
+* No span is ended twice or changed after its end (``spans_end_once``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import importlib
-import inspect
 import json
-import logging
-import os
-import subprocess
-import sys
 import warnings
-from collections.abc import Awaitable, Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import tiktoken
-import wrapt
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, RootModel
 
 import llmtrace
-from helpers import ANY, assert_attributes, metric_points
+from helpers import (
+    PRICES,
+    TTFC,
+    assert_attributes,
+    assert_error_recorded,
+    assert_logged,
+    assert_streamed,
+    boom,
+    cost,
+    duration,
+    metric_points,
+    output_message,
+    output_text,
+    text_message,
+    text_part,
+    the_span,
+    tool_call,
+)
 from llmtrace import _semconv as sc
 from llmtrace.instrumentors import openai as openai_instrumentor
 from replay import load_cassette, openai_client, openai_httpx_module
+from scenarios import (
+    Recordings,
+    answer_weather_calls,
+    assert_restored,
+    assert_wrapped_once,
+    call,
+    collect,
+    consume_helper,
+    drive,
+    patch_targets,
+    require_params,
+    resolve,
+    run_script,
+    stream_all,
+    streamed_text,
+    within,
+)
+
+pytestmark = pytest.mark.usefixtures("spans_end_once")
 
 TESTS = Path(__file__).resolve().parent.parent
 CASSETTES = TESTS / "cassettes"
 OPENAI = CASSETTES / "openai"
-TOGETHER = CASSETTES / "together" / "chat_stream_llama-3.3-70b_headers_stripped.yaml"
+TOGETHER = CASSETTES / "together"
+TOGETHER_STREAM = "chat_stream_llama-3.3-70b_headers_stripped.yaml"
 
 CHAT_GZIP = "chat_nonstream_gpt-3.5_sdk1.12-and-1.99_gzip.yaml"
 STREAM_USAGE = "chat_stream_gpt-4_include_usage.yaml"
@@ -69,66 +98,14 @@ MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"]
 INPUT = sc.GEN_AI_INPUT_MESSAGES
 OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
 CONTENT_KEYS = (INPUT, OUTPUT, sc.GEN_AI_SYSTEM_INSTRUCTIONS, sc.GEN_AI_TOOL_DEFINITIONS)
-TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
-CHUNKS = sc.LLMTRACE_STREAM_CHUNKS
 
 
 # --- cassette contents (the oracle) --------------------------------------------------------------
 
-
-def recorded_request(name: str, index: int = 0) -> dict[str, Any]:
-    """The JSON body the recording sent in interaction `index`."""
-    body: dict[str, Any] = load_cassette(OPENAI / name).interactions[index].request.json()
-    return body
-
-
-def recorded_response(name: str, index: int = 0) -> dict[str, Any]:
-    """The (decompressed) JSON body the server answered in interaction `index`."""
-    body: dict[str, Any] = load_cassette(OPENAI / name).interactions[index].response.json()
-    return body
-
-
-def recorded_sse(path: Path, index: int = 0) -> list[dict[str, Any]]:
-    """The JSON ``data:`` payloads of a recorded event stream, ``[DONE]`` excluded."""
-    text = load_cassette(path).interactions[index].response.text()
-    return [
-        json.loads(line[5:])
-        for line in text.splitlines()
-        if line.startswith("data:") and line[5:].strip() != "[DONE]"
-    ]
-
-
-def streamed_text(payloads: list[dict[str, Any]]) -> dict[int, str]:
-    """Choice index -> the text its ``delta.content`` fragments add up to."""
-    text: dict[int, str] = {}
-    for payload in payloads:
-        for choice in payload["choices"]:
-            text[choice["index"]] = text.get(choice["index"], "") + (choice["delta"].get("content") or "")
-    return text
-
-
-# --- prices (USD per 1M tokens, from the table llmtrace ships) -----------------------------------
-
-PRICES: dict[str, dict[str, float]] = json.loads(
-    resources.files("llmtrace").joinpath("prices.json").read_text("utf-8")
-)["models"]
-
-
-def cost(price_key: str, *, input_tokens: int, output_tokens: int = 0, cached: int = 0) -> dict[str, float]:
-    """The three llmtrace.cost.* attributes for these counts at ``PRICES[price_key]``.
-
-    input_usd  = (uncached input * input price + cached input * cache_read price) / 1M
-    output_usd = output tokens * output price / 1M   (reasoning tokens are part of the output)
-    """
-    price = PRICES[price_key]
-    cache_read = price.get("cache_read", price["input"])
-    input_usd = ((input_tokens - cached) * price["input"] + cached * cache_read) / 1_000_000
-    output_usd = output_tokens * price["output"] / 1_000_000
-    return {
-        sc.LLMTRACE_COST_USD: input_usd + output_usd,
-        sc.LLMTRACE_COST_INPUT_USD: input_usd,
-        sc.LLMTRACE_COST_OUTPUT_USD: output_usd,
-    }
+RECORDINGS = Recordings(OPENAI)
+recorded_request = RECORDINGS.request
+recorded_response = RECORDINGS.response
+recorded_sse = RECORDINGS.sse
 
 
 # --- expected attributes -------------------------------------------------------------------------
@@ -173,104 +150,84 @@ def request_attributes(
     return attributes
 
 
-def text_message(role: str, text: str) -> dict[str, Any]:
-    return {"role": role, "parts": [{"type": "text", "content": text}]}
+def n2_response(body: dict[str, Any]) -> dict[str, Any]:
+    """The response side of a span of the N2 recording: two choices, 12 in, 24 out."""
+    return {
+        "gen_ai.response.id": body["id"],
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.finish_reasons": ["stop", "stop"],
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 24,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.reasoning.output_tokens": 0,
+        "openai.response.system_fingerprint": "fp_0ba0d124f1",
+        **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+    }
 
 
-def output_text(text: str, finish_reason: str = "stop") -> dict[str, Any]:
-    return {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": finish_reason}
+def weather_calls_response(response_id: str, fingerprint: str = "fp_0ba0d124f1") -> dict[str, Any]:
+    """The response side of a span of TOOLS' first turn or TOOLS_STREAM: two tool calls, 75 in, 51 out."""
+    return {
+        # The provider's raw reason in the list; the schema's "tool_call" in the output message.
+        "gen_ai.response.finish_reasons": ["tool_calls"],
+        "gen_ai.response.id": response_id,
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.usage.input_tokens": 75,
+        "gen_ai.usage.output_tokens": 51,
+        "gen_ai.usage.cache_read.input_tokens": 0,
+        "gen_ai.usage.reasoning.output_tokens": 0,
+        "openai.response.system_fingerprint": fingerprint,
+        **cost("gpt-4o-mini", input_tokens=75, output_tokens=51),
+    }
 
 
-def tool_call(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+def responses_usage(body: dict[str, Any]) -> dict[str, Any]:
+    usage = body["usage"]
+    return {
+        "gen_ai.usage.input_tokens": usage["input_tokens"],
+        "gen_ai.usage.output_tokens": usage["output_tokens"],
+        "gen_ai.usage.cache_read.input_tokens": usage["input_tokens_details"]["cached_tokens"],
+        "gen_ai.usage.reasoning.output_tokens": usage["output_tokens_details"]["reasoning_tokens"],
+    }
+
+
+def this_is_a_test_response(response: dict[str, Any]) -> dict[str, Any]:
+    """The response side of a span of RESPONSES or RESPONSES_STREAM: "This is a test.", 22 in, 6 out."""
+    return {
+        "gen_ai.response.id": response["id"],
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.response.finish_reasons": ["stop"],  # status "completed"
+        **responses_usage(response),
+        "openai.response.service_tier": "default",
+        **cost("gpt-4o-mini", input_tokens=22, output_tokens=6),
+    }
+
+
+def weather_calls(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool-call parts of the first turn of TOOLS, from its recorded response `body`."""
+    calls = body["choices"][0]["message"]["tool_calls"]
+    return [tool_call(c["id"], "get_current_weather", json.loads(c["function"]["arguments"])) for c in calls]
+
+
+THIS_IS_A_TEST_CONTENT = {
+    INPUT: [text_message("user", "Say this is a test")],
+    sc.GEN_AI_SYSTEM_INSTRUCTIONS: [text_part("You are a helpful assistant.")],
+    OUTPUT: [output_text("This is a test.")],
+}
+WEATHER_QUESTION = [
+    text_message("system", "You're a helpful assistant."),
+    text_message("user", "What's the weather in Seattle and San Francisco today?"),
+]
+WEATHER_TOOL_DEFINITION = {"type": "function", "name": "get_current_weather"}
 
 
 # --- driving the SDK -------------------------------------------------------------------------------
-
-
-async def resolve(value: Any) -> Any:
-    """Await what the async client returns; pass sync results through."""
-    return await value if inspect.isawaitable(value) else value
-
-
-async def collect(stream: Any) -> list[Any]:
-    """Iterate a sync or async stream to the end."""
-    if hasattr(stream, "__aiter__"):
-        return [item async for item in stream]
-    return list(stream)
-
-
-def drive(client: Any, scenario: Callable[[], Awaitable[Any]]) -> Any:
-    """Run `scenario` (sync or async client alike) and close the client afterwards."""
-
-    async def main() -> Any:
-        try:
-            return await scenario()
-        finally:
-            await resolve(client.close())
-
-    return asyncio.run(main())
-
-
-def call(client: Any, method: Callable[..., Any], **params: Any) -> Any:
-    """``method(**params)`` to completion, e.g. ``call(client, client.chat.completions.create, ...)``."""
-    return drive(client, lambda: resolve(method(**params)))
-
-
-def stream_all(client: Any, method: Callable[..., Any], **params: Any) -> list[Any]:
-    """Call a streaming `method` and read every chunk."""
-
-    async def scenario() -> list[Any]:
-        return await collect(await resolve(method(**params)))
-
-    return drive(client, scenario)
-
-
-def require_params(method: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
-    """`params`, skipping the test when this SDK's `method` does not take one of them (older SDKs)."""
-    missing = sorted(set(params) - set(inspect.signature(method).parameters))
-    if missing:
-        pytest.skip(f"openai {openai.__version__}: {method.__qualname__} takes no {missing}")
-    return params
 
 
 def chat_helpers(client: Any) -> Any:
     """Where parse() and stream() live: chat.completions, or beta.chat.completions before openai 1.92."""
     completions = client.chat.completions
     return completions if hasattr(completions, "parse") else client.beta.chat.completions
-
-
-def the_span(t: Any, name: str, status: StatusCode = StatusCode.UNSET) -> Any:
-    """The one finished span: a CLIENT span from llmtrace named `name`."""
-    span = t.span()
-    assert span.name == name
-    assert span.kind is SpanKind.CLIENT
-    assert span.status.status_code is status
-    assert span.instrumentation_scope.name == "llmtrace"
-    return span
-
-
-def duration(span: Any) -> float:
-    return (span.end_time - span.start_time) / 1e9
-
-
-def assert_sane_ttfc(span: Any) -> None:
-    """time_to_first_chunk is measured, so only its range can be checked."""
-    ttfc = span.attributes[TTFC]
-    assert isinstance(ttfc, float)
-    assert 0 < ttfc <= duration(span)
-
-
-@pytest.fixture(autouse=True)
-def spans_end_once(caplog):
-    """In every test, no span is ended twice or changed after its end (the OTel SDK logs both)."""
-    yield
-    misuse = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name.startswith("opentelemetry") and "ended span" in r.getMessage()
-    ]
-    assert not misuse
 
 
 # === 1. chat, non-streaming =======================================================================
@@ -291,10 +248,11 @@ CHAT_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
 @pytest.mark.parametrize(("index", "shape"), CHAT_SHAPES)
 @MODES
-def test_openai_chat_nonstream_content_off(instrument, is_async, index, shape):
-    t = instrument()
+def test_openai_chat_nonstream(instrument, is_async, index, shape, capture_content):
+    t = instrument(capture_content=capture_content)
     params = recorded_request(CHAT_GZIP, index)
     body = recorded_response(CHAT_GZIP, index)
     client, transport = openai_client(OPENAI / CHAT_GZIP, is_async=is_async, interactions=[index])
@@ -306,59 +264,40 @@ def test_openai_chat_nonstream_content_off(instrument, is_async, index, shape):
     transport.assert_all_played()
     span = the_span(t, "chat gpt-3.5-turbo")
     usage = body["usage"]
-    # gpt-3.5-turbo-0125 has no entry of its own: the date suffix is dropped -> "gpt-3.5-turbo"
+    # The cost spelled out once, and cost() checked against it. gpt-3.5-turbo-0125 has no entry of
+    # its own: the date suffix is dropped -> "gpt-3.5-turbo"
     price = PRICES["gpt-3.5-turbo"]
     input_usd = usage["prompt_tokens"] * price["input"] / 1_000_000  # 15 * 0.5 / 1M
     output_usd = usage["completion_tokens"] * price["output"] / 1_000_000  # e.g. 19 * 1.5 / 1M
+    costs = {
+        "llmtrace.cost.usd": input_usd + output_usd,
+        "llmtrace.cost.input_usd": input_usd,
+        "llmtrace.cost.output_usd": output_usd,
+    }
+    assert cost(
+        "gpt-3.5-turbo", input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]
+    ) == pytest.approx(costs)
+    content = {
+        INPUT: [text_message("user", "Tell me a joke about opentelemetry")],
+        OUTPUT: [output_text(body["choices"][0]["message"]["content"])],
+    }
     assert_attributes(
         span,
         {
             **request_attributes("gpt-3.5-turbo"),
+            **(content if capture_content else {}),
             "gen_ai.response.id": body["id"],
             "gen_ai.response.model": "gpt-3.5-turbo-0125",
             "gen_ai.response.finish_reasons": ["stop"],
             "gen_ai.usage.input_tokens": usage["prompt_tokens"],
             "gen_ai.usage.output_tokens": usage["completion_tokens"],
             **shape,
-            "llmtrace.cost.usd": input_usd + output_usd,
-            "llmtrace.cost.input_usd": input_usd,
-            "llmtrace.cost.output_usd": output_usd,
+            **costs,
         },
     )
-    assert not any(key in span.attributes for key in CONTENT_KEYS)
+    if not capture_content:
+        assert not any(key in span.attributes for key in CONTENT_KEYS)
     assert span.events == ()
-
-
-@pytest.mark.parametrize(("index", "shape"), CHAT_SHAPES)
-@MODES
-def test_openai_chat_nonstream_content_on(instrument, is_async, index, shape):
-    t = instrument(capture_content=True)
-    params = recorded_request(CHAT_GZIP, index)
-    body = recorded_response(CHAT_GZIP, index)
-    client, _ = openai_client(OPENAI / CHAT_GZIP, is_async=is_async, interactions=[index])
-
-    call(client, client.chat.completions.create, **params)
-
-    usage = body["usage"]
-    assert_attributes(
-        the_span(t, "chat gpt-3.5-turbo"),
-        {
-            **request_attributes("gpt-3.5-turbo"),
-            INPUT: [text_message("user", "Tell me a joke about opentelemetry")],
-            OUTPUT: [output_text(body["choices"][0]["message"]["content"])],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-3.5-turbo-0125",
-            "gen_ai.response.finish_reasons": ["stop"],
-            "gen_ai.usage.input_tokens": usage["prompt_tokens"],
-            "gen_ai.usage.output_tokens": usage["completion_tokens"],
-            **shape,
-            **cost(
-                "gpt-3.5-turbo",
-                input_tokens=usage["prompt_tokens"],
-                output_tokens=usage["completion_tokens"],
-            ),
-        },
-    )
 
 
 @pytest.mark.parametrize(
@@ -406,7 +345,7 @@ def test_openai_chat_response_format_sets_output_type(instrument, response_forma
 def test_openai_chat_stream_include_usage(instrument, is_async):
     t = instrument(capture_content=True)
     params = recorded_request(STREAM_USAGE)
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     usage = payloads[-1]["usage"]
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
@@ -414,7 +353,7 @@ def test_openai_chat_stream_include_usage(instrument, is_async):
 
     assert [c.to_dict() for c in chunks] == payloads  # delivered unchanged, in order
     span = the_span(t, "chat gpt-4")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4", **{"gen_ai.request.stream": True}),
@@ -427,13 +366,11 @@ def test_openai_chat_stream_include_usage(instrument, is_async):
             "gen_ai.usage.output_tokens": usage["completion_tokens"],
             "gen_ai.usage.cache_read.input_tokens": 0,
             "gen_ai.usage.reasoning.output_tokens": 0,
-            TTFC: ANY,
-            CHUNKS: len(payloads),  # 8: 7 content chunks and the usage-only chunk
             # gpt-4-0613 -> "gpt-4" (date-like suffix dropped)
             **cost("gpt-4", input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]),
         },
+        chunks=len(payloads),  # 8: 7 content chunks and the usage-only chunk
     )
-    assert_sane_ttfc(span)
 
 
 STREAM_SHAPES = [
@@ -447,7 +384,7 @@ STREAM_SHAPES = [
 def test_openai_chat_stream_without_usage(instrument, is_async, index, shape):
     t = instrument()
     params = recorded_request(STREAM_NO_USAGE, index)
-    payloads = recorded_sse(OPENAI / STREAM_NO_USAGE, index)
+    payloads = recorded_sse(STREAM_NO_USAGE, index)
     assert all("usage" not in p for p in payloads)  # no stream_options: the server sent no counts
     client, _ = openai_client(OPENAI / STREAM_NO_USAGE, is_async=is_async, interactions=[index])
 
@@ -458,7 +395,7 @@ def test_openai_chat_stream_without_usage(instrument, is_async, index, shape):
     # The server sent no counts: llmtrace counts them (cl100k for gpt-3.5) and flags them as estimated.
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     prompts = [m["content"] for m in params["messages"]]
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-3.5-turbo", **{"gen_ai.request.stream": True}),
@@ -467,11 +404,9 @@ def test_openai_chat_stream_without_usage(instrument, is_async, index, shape):
             "gen_ai.response.finish_reasons": ["stop"],
             **estimated("gpt-3.5-turbo", "cl100k_base", prompts, [text]),
             **shape,
-            TTFC: ANY,
-            CHUNKS: len(payloads),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -490,15 +425,7 @@ def test_openai_chat_n2_nonstream_one_output_message_per_choice(instrument, is_a
             **request_attributes("gpt-4o-mini", **{"gen_ai.request.choice.count": 2}),
             INPUT: [text_message("user", "Say this is a test")],
             OUTPUT: [output_text(texts[0]), output_text(texts[1])],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop", "stop"],
-            "gen_ai.usage.input_tokens": 12,
-            "gen_ai.usage.output_tokens": 24,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+            **n2_response(body),
         },
     )
 
@@ -507,7 +434,7 @@ def test_openai_chat_n2_nonstream_one_output_message_per_choice(instrument, is_a
 def test_openai_chat_n2_stream_folds_interleaved_choices(instrument, is_async):
     t = instrument(capture_content=True)
     params = recorded_request(N2_STREAM)
-    payloads = recorded_sse(OPENAI / N2_STREAM)
+    payloads = recorded_sse(N2_STREAM)
     usage = payloads[-1]["usage"]
     texts = streamed_text(payloads)
     assert texts[0] != texts[1]  # the two choices really differ, so mixing them up would show
@@ -516,16 +443,13 @@ def test_openai_chat_n2_stream_folds_interleaved_choices(instrument, is_async):
     stream_all(client, client.chat.completions.create, **params)
 
     span = the_span(t, "chat gpt-4o-mini")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes(
                 "gpt-4o-mini", **{"gen_ai.request.choice.count": 2, "gen_ai.request.stream": True}
             ),
-            INPUT: [
-                text_message("system", "You're a helpful assistant."),
-                text_message("user", "What's the weather in Seattle and San Francisco today?"),
-            ],
+            INPUT: WEATHER_QUESTION,
             OUTPUT: [output_text(texts[0]), output_text(texts[1])],
             "gen_ai.response.id": "chatcmpl-ASYMaNc7XmbGRUNREnmvhyyISBHsv",
             "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
@@ -535,17 +459,12 @@ def test_openai_chat_n2_stream_folds_interleaved_choices(instrument, is_async):
             "gen_ai.usage.cache_read.input_tokens": 0,
             "gen_ai.usage.reasoning.output_tokens": 0,
             "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            TTFC: ANY,
-            CHUNKS: len(payloads),  # 109
             **cost(
                 "gpt-4o-mini", input_tokens=usage["prompt_tokens"], output_tokens=usage["completion_tokens"]
             ),
         },
+        chunks=len(payloads),  # 109
     )
-    assert_sane_ttfc(span)
-
-
-WEATHER_TOOL_DEFINITION = {"type": "function", "name": "get_current_weather"}
 
 
 @MODES
@@ -555,41 +474,17 @@ def test_openai_chat_tool_calls_two_turns(instrument, is_async):
     first_body, second_body = recorded_response(TOOLS, 0), recorded_response(TOOLS, 1)
     calls = first_body["choices"][0]["message"]["tool_calls"]
     client, transport = openai_client(OPENAI / TOOLS, is_async=is_async)
-    results = {"Seattle, WA": "50 degrees and raining", "San Francisco, CA": "70 degrees and sunny"}
 
     async def scenario() -> None:
         first = await resolve(client.chat.completions.create(**first_params))
-        assistant = {
-            "role": "assistant",
-            "tool_calls": [
-                {
-                    "id": c.id,
-                    "function": {"arguments": c.function.arguments, "name": c.function.name},
-                    "type": "function",
-                }
-                for c in first.choices[0].message.tool_calls
-            ],
-        }
-        answers = [
-            {
-                "role": "tool",
-                "content": results[json.loads(c.function.arguments)["location"]],
-                "tool_call_id": c.id,
-            }
-            for c in first.choices[0].message.tool_calls
-        ]
-        messages = [*first_params["messages"], assistant, *answers]
+        messages = answer_weather_calls(first_params["messages"], first.choices[0].message.tool_calls)
         await resolve(client.chat.completions.create(messages=messages, model="gpt-4o-mini"))
 
     drive(client, scenario)
 
     assert transport.request_json(1) == recorded_request(TOOLS, 1)  # the same second turn as recorded
     first_span, second_span = t.spans()
-    system = text_message("system", "You're a helpful assistant.")
-    user = text_message("user", "What's the weather in Seattle and San Francisco today?")
-    requested = [
-        tool_call(c["id"], "get_current_weather", json.loads(c["function"]["arguments"])) for c in calls
-    ]
+    requested = weather_calls(first_body)
     assert [p["arguments"] for p in requested] == [
         {"location": "Seattle, WA"},
         {"location": "San Francisco, CA"},
@@ -598,19 +493,10 @@ def test_openai_chat_tool_calls_two_turns(instrument, is_async):
         first_span,
         {
             **request_attributes("gpt-4o-mini"),
-            INPUT: [system, user],
+            INPUT: WEATHER_QUESTION,
             sc.GEN_AI_TOOL_DEFINITIONS: [WEATHER_TOOL_DEFINITION],  # type and name only by default
-            # The provider's raw reason in the list; the schema's "tool_call" in the output message.
-            "gen_ai.response.finish_reasons": ["tool_calls"],
-            OUTPUT: [{"role": "assistant", "parts": requested, "finish_reason": "tool_call"}],
-            "gen_ai.response.id": first_body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.usage.input_tokens": 75,
-            "gen_ai.usage.output_tokens": 51,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=75, output_tokens=51),
+            OUTPUT: [output_message(*requested, finish_reason="tool_call")],
+            **weather_calls_response(first_body["id"]),
         },
     )
     assert_attributes(
@@ -618,8 +504,7 @@ def test_openai_chat_tool_calls_two_turns(instrument, is_async):
         {
             **request_attributes("gpt-4o-mini"),
             INPUT: [
-                system,
-                user,
+                *WEATHER_QUESTION,
                 {"role": "assistant", "parts": requested},
                 {
                     "role": "tool",
@@ -680,7 +565,7 @@ def test_openai_chat_tool_definitions_schemas_opt_in(instrument):
 def test_openai_chat_stream_multiple_tool_calls_reassembled(instrument, is_async):
     t = instrument(capture_content=True)
     params = recorded_request(TOOLS_STREAM)
-    payloads = recorded_sse(OPENAI / TOOLS_STREAM)
+    payloads = recorded_sse(TOOLS_STREAM)
     fragments = sum(len(c["delta"].get("tool_calls") or ()) for p in payloads for c in p["choices"])
     assert fragments > 2  # the arguments really arrive in pieces
     client, _ = openai_client(OPENAI / TOOLS_STREAM, is_async=is_async)
@@ -688,14 +573,11 @@ def test_openai_chat_stream_multiple_tool_calls_reassembled(instrument, is_async
     stream_all(client, client.chat.completions.create, **params)
 
     span = the_span(t, "chat gpt-4o-mini")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4o-mini", **{"gen_ai.request.stream": True}),
-            INPUT: [
-                text_message("system", "You're a helpful assistant."),
-                text_message("user", "What's the weather in Seattle and San Francisco today?"),
-            ],
+            INPUT: WEATHER_QUESTION,
             sc.GEN_AI_TOOL_DEFINITIONS: [WEATHER_TOOL_DEFINITION],
             OUTPUT: [
                 {
@@ -715,20 +597,10 @@ def test_openai_chat_stream_multiple_tool_calls_reassembled(instrument, is_async
                     "finish_reason": "tool_call",
                 }
             ],
-            "gen_ai.response.id": payloads[0]["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["tool_calls"],
-            "gen_ai.usage.input_tokens": 75,
-            "gen_ai.usage.output_tokens": 51,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_9b78b61c52",
-            TTFC: ANY,
-            CHUNKS: len(payloads),
-            **cost("gpt-4o-mini", input_tokens=75, output_tokens=51),
+            **weather_calls_response(payloads[0]["id"], "fp_9b78b61c52"),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -830,7 +702,10 @@ def test_openai_chat_prompt_caching_reads_cache_and_costs_less(instrument):
                 "openai.response.system_fingerprint": "fp_0392822090",
                 # 1024 of the 1149 input tokens at gpt-4o-mini's cache_read price (0.075 vs 0.15)
                 **cost(
-                    "gpt-4o-mini", input_tokens=1149, output_tokens=usage["completion_tokens"], cached=cached
+                    "gpt-4o-mini",
+                    input_tokens=1149 - cached,
+                    output_tokens=usage["completion_tokens"],
+                    cache_read=cached,
                 ),
             },
         )
@@ -864,23 +739,7 @@ def test_openai_chat_error_404_reraised_unchanged(instrument, is_async):
     assert_attributes(
         span, {**request_attributes("this-model-does-not-exist"), "error.type": "NotFoundError"}
     )
-    [event] = span.events
-    assert event.name == "exception"
-    assert event.attributes["exception.type"] == "NotFoundError"
-    assert event.attributes["exception.message"] == str(error)
-    assert "NotFoundError" in event.attributes["exception.stacktrace"]
-    points = metric_points(t.reader)
-    [point] = points[sc.METRIC_OPERATION_DURATION]
-    assert dict(point.attributes) == {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "this-model-does-not-exist",
-        "server.address": "api.openai.com",
-        "server.port": 443,
-        "error.type": "NotFoundError",
-    }
-    assert sc.METRIC_TOKEN_USAGE not in points
-    assert sc.METRIC_COST not in points
+    assert_error_recorded(t, span, error, request_attributes("this-model-does-not-exist", api_type=None))
 
 
 # === 5. embeddings and legacy completions =========================================================
@@ -986,16 +845,6 @@ def test_openai_completions_unpriced_response_model_priced_as_requested(instrume
 # === 6. Responses API =============================================================================
 
 
-def responses_usage(body: dict[str, Any]) -> dict[str, Any]:
-    usage = body["usage"]
-    return {
-        "gen_ai.usage.input_tokens": usage["input_tokens"],
-        "gen_ai.usage.output_tokens": usage["output_tokens"],
-        "gen_ai.usage.cache_read.input_tokens": usage["input_tokens_details"]["cached_tokens"],
-        "gen_ai.usage.reasoning.output_tokens": usage["output_tokens_details"]["reasoning_tokens"],
-    }
-
-
 @pytest.mark.parametrize("method", ["create", "parse"])
 @MODES
 def test_openai_responses_nonstream(instrument, is_async, method):
@@ -1014,15 +863,8 @@ def test_openai_responses_nonstream(instrument, is_async, method):
         the_span(t, "chat gpt-4o-mini"),
         {
             **request_attributes("gpt-4o-mini", api_type="responses"),
-            INPUT: [text_message("user", "Say this is a test")],
-            sc.GEN_AI_SYSTEM_INSTRUCTIONS: [{"type": "text", "content": "You are a helpful assistant."}],
-            OUTPUT: [output_text("This is a test.")],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop"],  # status "completed"
-            **responses_usage(body),
-            "openai.response.service_tier": "default",
-            **cost("gpt-4o-mini", input_tokens=22, output_tokens=6),
+            **THIS_IS_A_TEST_CONTENT,
+            **this_is_a_test_response(body),
         },
     )
 
@@ -1030,7 +872,7 @@ def test_openai_responses_nonstream(instrument, is_async, method):
 @MODES
 def test_openai_responses_stream_typed_events(instrument, is_async):
     t = instrument(capture_content=True)
-    payloads = recorded_sse(OPENAI / RESPONSES_STREAM)
+    payloads = recorded_sse(RESPONSES_STREAM)
     completed = payloads[-1]["response"]
     client, _ = openai_client(OPENAI / RESPONSES_STREAM, is_async=is_async)
     params = require_params(client.responses.create, recorded_request(RESPONSES_STREAM))
@@ -1039,7 +881,7 @@ def test_openai_responses_stream_typed_events(instrument, is_async):
 
     assert [e.type for e in events] == [p["type"] for p in payloads]  # typed events, unchanged
     span = the_span(t, "chat gpt-4o-mini")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes(
@@ -1047,20 +889,11 @@ def test_openai_responses_stream_typed_events(instrument, is_async):
                 api_type="responses",
                 **{"gen_ai.request.stream": True, "openai.request.service_tier": "default"},
             ),
-            INPUT: [text_message("user", "Say this is a test")],
-            sc.GEN_AI_SYSTEM_INSTRUCTIONS: [{"type": "text", "content": "You are a helpful assistant."}],
-            OUTPUT: [output_text("This is a test.")],
-            "gen_ai.response.id": completed["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop"],
-            **responses_usage(completed),
-            "openai.response.service_tier": "default",
-            TTFC: ANY,
-            CHUNKS: len(payloads),  # 13 events
-            **cost("gpt-4o-mini", input_tokens=22, output_tokens=6),
+            **THIS_IS_A_TEST_CONTENT,
+            **this_is_a_test_response(completed),
         },
+        chunks=len(payloads),  # 13 events
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -1196,35 +1029,14 @@ def test_openai_chat_parse_pydantic_tool(instrument, is_async):
         GetCurrentWeather(location="Seattle, WA"),
         GetCurrentWeather(location="San Francisco, CA"),
     ]
-    calls = body["choices"][0]["message"]["tool_calls"]
     assert_attributes(
         the_span(t, "chat gpt-4o-mini"),
         {
             **request_attributes("gpt-4o-mini"),
-            INPUT: [
-                text_message("system", "You're a helpful assistant."),
-                text_message("user", "What's the weather in Seattle and San Francisco today?"),
-            ],
+            INPUT: WEATHER_QUESTION,
             sc.GEN_AI_TOOL_DEFINITIONS: [WEATHER_TOOL_DEFINITION],
-            OUTPUT: [
-                {
-                    "role": "assistant",
-                    "parts": [
-                        tool_call(c["id"], "get_current_weather", json.loads(c["function"]["arguments"]))
-                        for c in calls
-                    ],
-                    "finish_reason": "tool_call",
-                }
-            ],
-            "gen_ai.response.finish_reasons": ["tool_calls"],
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.usage.input_tokens": 75,
-            "gen_ai.usage.output_tokens": 51,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=75, output_tokens=51),
+            OUTPUT: [output_message(*weather_calls(body), finish_reason="tool_call")],
+            **weather_calls_response(body["id"]),
         },
     )
 
@@ -1264,29 +1076,10 @@ def test_openai_chat_parse_pydantic_response_format(instrument, is_async):
     )
 
 
-async def consume_helper(manager: Any, *, stop_after: int | None = None) -> tuple[list[Any], Any]:
-    """Enter a stream() helper's manager, read `stop_after` events (default: all) and exit the block;
-    return the events and the helper's stream object."""
-    events: list[Any] = []
-    if hasattr(manager, "__aenter__"):
-        async with manager as stream:
-            async for event in stream:
-                events.append(event)
-                if len(events) == stop_after:
-                    break
-    else:
-        with manager as stream:
-            for event in stream:
-                events.append(event)
-                if len(events) == stop_after:
-                    break
-    return events, stream
-
-
 @MODES
 def test_openai_chat_stream_helper_fully_consumed(instrument, is_async):
     t = instrument(capture_content=True)
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
     async def scenario() -> Any:
@@ -1295,14 +1088,14 @@ def test_openai_chat_stream_helper_fully_consumed(instrument, is_async):
             messages=[{"role": "user", "content": "Say this is a test"}],
             stream_options={"include_usage": True},
         )
-        _, stream = await consume_helper(manager)
-        return await resolve(stream.get_final_completion())
+        consumed = await consume_helper(manager)
+        return await resolve(consumed.stream.get_final_completion())
 
     final = drive(client, scenario)
 
     assert final.choices[0].message.content == '"This is a test."'
     span = the_span(t, "chat gpt-4")  # exactly one span, ended once
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4", **{"gen_ai.request.stream": True}),
@@ -1315,18 +1108,16 @@ def test_openai_chat_stream_helper_fully_consumed(instrument, is_async):
             "gen_ai.usage.output_tokens": 5,
             "gen_ai.usage.cache_read.input_tokens": 0,
             "gen_ai.usage.reasoning.output_tokens": 0,
-            TTFC: ANY,
-            CHUNKS: len(payloads),
             **cost("gpt-4", input_tokens=12, output_tokens=5),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
 def test_openai_chat_stream_helper_exited_early(instrument, is_async):
     t = instrument()
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
     async def scenario() -> list[Any]:
@@ -1336,14 +1127,13 @@ def test_openai_chat_stream_helper_exited_early(instrument, is_async):
             stream_options={"include_usage": True},
         )
         assert t.spans() == []  # nothing is requested before the block is entered
-        events, _ = await consume_helper(manager, stop_after=1)
-        return events
+        return (await consume_helper(manager, stop_after=1)).read
 
     events = drive(client, scenario)
 
     assert [e.type for e in events] == ["chunk"]
     span = the_span(t, "chat gpt-4")  # the helper's close() ended it, once
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4", **{"gen_ai.request.stream": True}),
@@ -1353,11 +1143,9 @@ def test_openai_chat_stream_helper_exited_early(instrument, is_async):
             "gen_ai.response.finish_reasons": [""],
             # Left before the usage chunk: the prompt is counted; the unread output is not.
             **estimated("gpt-4", "cl100k_base", ["Say this is a test"]),
-            TTFC: ANY,
-            CHUNKS: 1,
         },
+        chunks=1,
     )
-    assert_sane_ttfc(span)
 
 
 def test_openai_chat_stream_exited_early_does_not_claim_stop(instrument):
@@ -1379,7 +1167,7 @@ def test_openai_chat_stream_exited_early_does_not_claim_stop(instrument):
 @MODES
 def test_openai_responses_stream_helper(instrument, is_async):
     t = instrument()
-    payloads = recorded_sse(OPENAI / RESPONSES_STREAM)
+    payloads = recorded_sse(RESPONSES_STREAM)
     completed = payloads[-1]["response"]
     client, _ = openai_client(OPENAI / RESPONSES_STREAM, is_async=is_async)
 
@@ -1387,28 +1175,21 @@ def test_openai_responses_stream_helper(instrument, is_async):
         manager = client.responses.stream(
             input="Say this is a test", instructions="You are a helpful assistant.", model="gpt-4o-mini"
         )
-        _, stream = await consume_helper(manager)
-        return await resolve(stream.get_final_response())
+        consumed = await consume_helper(manager)
+        return await resolve(consumed.stream.get_final_response())
 
     final = drive(client, scenario)
 
     assert final.id == completed["id"]
     span = the_span(t, "chat gpt-4o-mini")
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4o-mini", api_type="responses", **{"gen_ai.request.stream": True}),
-            "gen_ai.response.id": completed["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop"],
-            **responses_usage(completed),
-            "openai.response.service_tier": "default",
-            TTFC: ANY,
-            CHUNKS: len(payloads),
-            **cost("gpt-4o-mini", input_tokens=22, output_tokens=6),
+            **this_is_a_test_response(completed),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 def test_openai_responses_stream_exited_early_does_not_claim_stop(instrument):
@@ -1417,8 +1198,8 @@ def test_openai_responses_stream_exited_early_does_not_claim_stop(instrument):
 
     async def scenario() -> None:
         manager = client.responses.stream(input="Say this is a test", model="gpt-4o-mini")
-        events, _ = await consume_helper(manager, stop_after=1)
-        assert events[0].response.status == "in_progress"
+        consumed = await consume_helper(manager, stop_after=1)
+        assert consumed.read[0].response.status == "in_progress"
 
     drive(client, scenario)
 
@@ -1449,15 +1230,7 @@ def test_openai_chat_with_raw_response(instrument, is_async):
         the_span(t, "chat gpt-4o-mini"),
         {
             **request_attributes("gpt-4o-mini", **{"gen_ai.request.choice.count": 2}),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop", "stop"],
-            "gen_ai.usage.input_tokens": 12,
-            "gen_ai.usage.output_tokens": 24,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+            **n2_response(body),
         },
     )
 
@@ -1465,7 +1238,7 @@ def test_openai_chat_with_raw_response(instrument, is_async):
 @MODES
 def test_openai_chat_with_raw_response_stream_left_to_caller(instrument, is_async):
     t = instrument(capture_content=True)
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
     async def scenario() -> list[Any]:
@@ -1495,15 +1268,10 @@ def test_openai_chat_with_streaming_response_parsed_is_fully_traced(instrument, 
     body = recorded_response(N2)
     client, _ = openai_client(OPENAI / N2, is_async=is_async)
 
-    async def scenario() -> Any:
-        manager = client.chat.completions.with_streaming_response.create(**params)
-        if is_async:
-            async with manager as response:
-                return await response.parse()
-        with manager as response:
-            return response.parse()
-
-    parsed = drive(client, scenario)
+    parsed = drive(
+        client,
+        lambda: within(client.chat.completions.with_streaming_response.create(**params), lambda r: r.parse()),
+    )
 
     assert parsed.id == body["id"]
     # The span waited for the caller's parse() and describes what it returned.
@@ -1511,15 +1279,7 @@ def test_openai_chat_with_streaming_response_parsed_is_fully_traced(instrument, 
         the_span(t, "chat gpt-4o-mini"),
         {
             **request_attributes("gpt-4o-mini", **{"gen_ai.request.choice.count": 2}),
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop", "stop"],
-            "gen_ai.usage.input_tokens": 12,
-            "gen_ai.usage.output_tokens": 24,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+            **n2_response(body),
         },
     )
 
@@ -1528,20 +1288,19 @@ def test_openai_chat_with_streaming_response_parsed_is_fully_traced(instrument, 
 def test_openai_chat_with_streaming_response_stream_body_left_to_caller(instrument, is_async):
     t = instrument()
     params = recorded_request(STREAM_USAGE)
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
-    async def scenario() -> list[str]:
-        manager = client.chat.completions.with_streaming_response.create(**params)
-        if is_async:
-            async with manager as response:
-                return [line async for line in response.iter_lines() if line.startswith("data: {")]
-        with manager as response:
-            return [line for line in response.iter_lines() if line.startswith("data: {")]
+    lines = drive(
+        client,
+        lambda: within(
+            client.chat.completions.with_streaming_response.create(**params),
+            lambda response: collect(response.iter_lines()),
+        ),
+    )
 
-    lines = drive(client, scenario)
-
-    assert [json.loads(line[6:]) for line in lines] == payloads  # every event reaches the caller
+    events = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert events == payloads  # every event reaches the caller
     assert_attributes(
         the_span(t, "chat gpt-4"),
         request_attributes("gpt-4", **{"gen_ai.request.stream": True}),
@@ -1699,18 +1458,14 @@ print(json.dumps({
 
 @pytest.mark.parametrize("order", ["instrument-first", "import-first"])
 def test_openai_import_order_instrument_before_or_after_import(order):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_", "LLMTRACE_"))}
-    env["LLMTRACE_EXPORTER"] = "none"
-    done = subprocess.run(
-        [sys.executable, "-c", IMPORT_ORDER_SCRIPT, str(TESTS), str(OPENAI / CHAT_GZIP), order],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
+    summary = run_script(
+        IMPORT_ORDER_SCRIPT,
+        str(TESTS),
+        str(OPENAI / CHAT_GZIP),
+        order,
+        drop_env=("OPENAI_", "OTEL_", "LLMTRACE_"),
+        LLMTRACE_EXPORTER="none",
     )
-    assert done.returncode == 0, done.stderr
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
 
     assert summary["openai_loaded_before_instrument"] is (order == "import-first")
     assert summary["instrument_imported_openai"] is False  # patched lazily, on import
@@ -1727,47 +1482,25 @@ def test_openai_import_order_instrument_before_or_after_import(order):
 # === 11. uninstrument and idempotence =============================================================
 
 
-def patch_targets() -> dict[str, tuple[Any, str, Any]]:
-    """Every PATCHES target this SDK has: ``module:path`` -> (owner class, attribute, current value)."""
-    targets = {}
-    for patch in openai_instrumentor.PATCHES:
-        try:
-            module = importlib.import_module(patch.module)
-        except ImportError:  # e.g. openai.resources.beta.chat.completions, gone since openai 1.92
-            continue
-        owner_path, attribute = patch.path.rsplit(".", 1)
-        owner: Any = module
-        for part in owner_path.split("."):
-            owner = getattr(owner, part, None)
-        value = inspect.getattr_static(owner, attribute, None) if owner is not None else None
-        if value is not None:
-            targets[f"{patch.module}:{patch.path}"] = (owner, attribute, value)
-    return targets
-
-
 def one_chat_call(is_async: bool = False) -> None:
     client, _ = openai_client(OPENAI / CHAT_GZIP, is_async=is_async, interactions=[0])
     call(client, client.chat.completions.create, **recorded_request(CHAT_GZIP, 0))
 
 
 def test_openai_uninstrument_restores_sdk_exactly(instrument):
-    before = patch_targets()
+    before = patch_targets(openai_instrumentor.PATCHES)
     assert "openai.resources.chat.completions:Completions.create" in before
     assert "openai.lib.streaming.chat._completions:ChatCompletionStream.close" in before
 
     t = instrument()
     assert sorted(p for p in t.handle.patched if p.startswith("openai")) == sorted(before)
-    for key, (owner, attribute, original) in before.items():
-        wrapped = inspect.getattr_static(owner, attribute)
-        assert isinstance(wrapped, wrapt.FunctionWrapper), key
-        assert wrapped.__wrapped__ is original, key
+    assert_wrapped_once(before)
     one_chat_call()
     assert len(t.spans()) == 1
 
     t.handle.uninstrument()
 
-    for key, (owner, attribute, original) in before.items():
-        assert inspect.getattr_static(owner, attribute) is original, key
+    assert_restored(before)
     assert t.handle.patched == []
     one_chat_call()
     one_chat_call(is_async=True)
@@ -1775,27 +1508,25 @@ def test_openai_uninstrument_restores_sdk_exactly(instrument):
 
 
 def test_openai_instrument_is_idempotent_and_wraps_once(instrument):
-    before = patch_targets()
+    before = patch_targets(openai_instrumentor.PATCHES)
     t = instrument()
 
     again = llmtrace.instrument(tracer_provider=t.tracer_provider, meter_provider=t.meter_provider)
 
     assert again is t.handle
-    for key, (owner, attribute, original) in before.items():
-        assert inspect.getattr_static(owner, attribute).__wrapped__ is original, key  # not wrapped twice
+    assert_wrapped_once(before)  # not wrapped twice
     one_chat_call()
     one_chat_call(is_async=True)
     assert len(t.spans()) == 2  # one span per call
 
 
 def test_openai_reinstrument_after_uninstrument(instrument):
-    before = patch_targets()
+    before = patch_targets(openai_instrumentor.PATCHES)
     t = instrument()
     t.handle.uninstrument()
     t = instrument()
 
-    for key, (owner, attribute, original) in before.items():
-        assert inspect.getattr_static(owner, attribute).__wrapped__ is original, key
+    assert_wrapped_once(before)
     one_chat_call()
     assert t.span().name == "chat gpt-3.5-turbo"
 
@@ -1806,21 +1537,24 @@ def test_openai_reinstrument_after_uninstrument(instrument):
 @MODES
 def test_openai_compatible_together_provider(instrument, is_async):
     t = instrument(capture_content=True)
-    payloads = recorded_sse(TOGETHER)
+    together = Recordings(TOGETHER)
+    payloads = together.sse(TOGETHER_STREAM)
     usage = payloads[-1]["usage"]
-    client, transport = openai_client(TOGETHER, is_async=is_async, base_url="https://api.together.ai/v1")
+    client, transport = openai_client(
+        TOGETHER / TOGETHER_STREAM, is_async=is_async, base_url="https://api.together.ai/v1"
+    )
 
     chunks = stream_all(
         client,
         client.chat.completions.create,
-        **load_cassette(TOGETHER).interactions[0].request.json(),
+        **together.request(TOGETHER_STREAM),
     )
 
     transport.assert_all_played()
     assert len(chunks) == len(payloads)
     span = the_span(t, "chat meta-llama/Llama-3.3-70B-Instruct-Turbo")
     # No openai.* attributes for another provider; its model is not in the price table.
-    assert_attributes(
+    assert_streamed(
         span,
         {
             "gen_ai.operation.name": "chat",
@@ -1836,11 +1570,9 @@ def test_openai_compatible_together_provider(instrument, is_async):
             "gen_ai.response.finish_reasons": ["stop"],
             "gen_ai.usage.input_tokens": usage["prompt_tokens"],
             "gen_ai.usage.output_tokens": usage["completion_tokens"],
-            TTFC: ANY,
-            CHUNKS: len(payloads),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
 
 
 @MODES
@@ -1881,15 +1613,7 @@ def test_openai_azure_provider(instrument, is_async):
             "server.port": 443,
             "openai.api.type": "chat_completions",  # Azure OpenAI serves the OpenAI API
             "gen_ai.request.choice.count": 2,
-            "gen_ai.response.id": body["id"],
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.response.finish_reasons": ["stop", "stop"],
-            "gen_ai.usage.input_tokens": 12,
-            "gen_ai.usage.output_tokens": 24,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.reasoning.output_tokens": 0,
-            "openai.response.system_fingerprint": "fp_0ba0d124f1",
-            **cost("gpt-4o-mini", input_tokens=12, output_tokens=24),
+            **n2_response(body),
         },
     )
 
@@ -1897,22 +1621,9 @@ def test_openai_azure_provider(instrument, is_async):
 # === 13. containment: llmtrace's failures never reach the caller ==================================
 
 
-def boom(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("llmtrace bug")
-
-
-def assert_logged(caplog: Any, what: str) -> None:
-    failures = [
-        r for r in caplog.records if r.name == "llmtrace" and r.getMessage() == f"llmtrace: {what} failed"
-    ]
-    assert failures, [r.getMessage() for r in caplog.records]
-    assert isinstance(failures[0].exc_info[1], RuntimeError)
-
-
 @MODES
-def test_openai_containment_response_mapper_fails(instrument, monkeypatch, caplog, is_async):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False)
+def test_openai_containment_response_mapper_fails(contained, monkeypatch, caplog, is_async):
+    t = contained()
     monkeypatch.setattr(openai_instrumentor, "_usage", boom)  # called by chat_response
     body = recorded_response(N2)
     client, _ = openai_client(OPENAI / N2, is_async=is_async)
@@ -1928,9 +1639,8 @@ def test_openai_containment_response_mapper_fails(instrument, monkeypatch, caplo
 
 
 @MODES
-def test_openai_containment_request_mapper_fails(instrument, monkeypatch, caplog, is_async):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False)
+def test_openai_containment_request_mapper_fails(contained, monkeypatch, caplog, is_async):
+    t = contained()
     monkeypatch.setattr(openai_instrumentor, "_request", boom)  # called by every request mapper
     body = recorded_response(N2)
     client, transport = openai_client(OPENAI / N2, is_async=is_async)
@@ -1945,11 +1655,10 @@ def test_openai_containment_request_mapper_fails(instrument, monkeypatch, caplog
 
 @pytest.mark.parametrize("failing", ["add", "result"])
 @MODES
-def test_openai_containment_stream_accumulator_fails(instrument, monkeypatch, caplog, is_async, failing):
-    caplog.set_level(logging.DEBUG, logger="llmtrace")
-    t = instrument(raise_internal_errors=False, capture_content=True)
+def test_openai_containment_stream_accumulator_fails(contained, monkeypatch, caplog, is_async, failing):
+    t = contained(capture_content=True)
     monkeypatch.setattr(openai_instrumentor.ChatAccumulator, failing, boom)
-    payloads = recorded_sse(OPENAI / STREAM_USAGE)
+    payloads = recorded_sse(STREAM_USAGE)
     client, _ = openai_client(OPENAI / STREAM_USAGE, is_async=is_async)
 
     chunks = stream_all(client, client.chat.completions.create, **recorded_request(STREAM_USAGE))
@@ -1957,16 +1666,14 @@ def test_openai_containment_stream_accumulator_fails(instrument, monkeypatch, ca
     assert [type(c) for c in chunks] == [openai.types.chat.ChatCompletionChunk] * len(payloads)
     assert [c.to_dict() for c in chunks] == payloads  # every chunk delivered, unchanged
     span = the_span(t, "chat gpt-4")  # ended once, with what llmtrace could still say
-    assert_attributes(
+    assert_streamed(
         span,
         {
             **request_attributes("gpt-4", **{"gen_ai.request.stream": True}),
             INPUT: [text_message("user", "Say this is a test")],
-            TTFC: ANY,
-            CHUNKS: len(payloads),
             # With no chunk folded there is no usage either: the prompt's tokens are still counted.
             **(estimated("gpt-4", "cl100k_base", ["Say this is a test"]) if failing == "add" else {}),
         },
+        chunks=len(payloads),
     )
-    assert_sane_ttfc(span)
     assert_logged(caplog, f"stream.{failing}")

@@ -6,5 +6,10 @@ from __future__ import annotations
 REGISTRY: dict[str, str] = {
     "openai": "llmtrace.instrumentors.openai",
     "anthropic": "llmtrace.instrumentors.anthropic",
+    "langchain": "llmtrace.instrumentors.langchain",
+    "llama_index": "llmtrace.instrumentors.llama_index",
+    "chromadb": "llmtrace.instrumentors.chromadb",
+    "qdrant": "llmtrace.instrumentors.qdrant",
+    "mcp": "llmtrace.instrumentors.mcp",
 }
 """Instrumentor name -> module holding its PATCHES."""
