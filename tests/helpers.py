@@ -168,7 +168,9 @@ def cost(
     ) / 1_000_000
     output_usd = output_tokens * price["output"] / 1_000_000
     return {
-        sc.LLMTRACE_COST_USD: input_usd + output_usd,
+        sc.GEN_AI_USAGE_COST_AMOUNT: input_usd + output_usd,
+        sc.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        sc.GEN_AI_USAGE_COST_SOURCE: "local",
         sc.LLMTRACE_COST_INPUT_USD: input_usd,
         sc.LLMTRACE_COST_OUTPUT_USD: output_usd,
     }

@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
@@ -87,8 +87,11 @@ class Instruments:
                 (sc.METRIC_WORKFLOW_DURATION, "Duration of workflows.", sc.WORKFLOW_BUCKETS),
             )
         }
-        self.cost: Counter = meter.create_counter(
-            sc.METRIC_COST, unit="USD", description="Cost of GenAI calls in US dollars (llmtrace's estimate)."
+        self.cost: Histogram = meter.create_histogram(
+            sc.METRIC_COST,
+            unit="USD",
+            description="Cost of GenAI operations in US dollars, from llmtrace's price table.",
+            explicit_bucket_boundaries_advisory=list(sc.COST_BUCKETS),
         )
 
 
@@ -259,7 +262,9 @@ class Call:
             if abandoned:
                 attributes[sc.LLMTRACE_STREAM_ABANDONED] = True
             if cost is not None:
-                attributes[sc.LLMTRACE_COST_USD] = cost.total_usd
+                attributes[sc.GEN_AI_USAGE_COST_AMOUNT] = cost.total_usd
+                attributes[sc.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+                attributes[sc.GEN_AI_USAGE_COST_SOURCE] = "local"
                 attributes[sc.LLMTRACE_COST_INPUT_USD] = cost.input_usd
                 attributes[sc.LLMTRACE_COST_OUTPUT_USD] = cost.output_usd
             self.span.set_attributes(attributes)
@@ -292,7 +297,7 @@ class Call:
             if usage.output_tokens is not None:
                 metrics.tokens.record(usage.output_tokens, {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
         if cost is not None and cost.total_usd > 0:
-            metrics.cost.add(cost.total_usd, labels)
+            metrics.cost.record(cost.total_usd, labels)
 
 
 _responses: OrderedDict[str, SpanContext] = OrderedDict()

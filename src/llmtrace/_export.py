@@ -209,13 +209,13 @@ class TreeConsoleExporter(SpanExporter):
 
         def total(span: ReadableSpan) -> float:
             kids = children.get(span.context.span_id if span.context else None, [])
-            own = (span.attributes or {}).get(sc.LLMTRACE_COST_USD)
+            own = (span.attributes or {}).get(sc.GEN_AI_USAGE_COST_AMOUNT)
             return (own if isinstance(own, (int, float)) else 0.0) + sum(total(k) for k in kids)
 
         def walk(span: ReadableSpan, prefix: str, last: bool) -> None:
             kids = children.get(span.context.span_id if span.context else None, [])
             line = describe(span)
-            if kids and sc.LLMTRACE_COST_USD not in (span.attributes or {}):
+            if kids and sc.GEN_AI_USAGE_COST_AMOUNT not in (span.attributes or {}):
                 line += f"  total {usd(total(span))}"
             lines.append(f"{prefix}{'└─ ' if last else '├─ '}{line}")
             for i, kid in enumerate(kids):
@@ -246,7 +246,7 @@ def describe(span: ReadableSpan) -> str:
     shown = " ".join(f"{label}={n}" for label, n in tokens if n is not None)
     if shown:
         bits.append(f"tokens {shown}" + (" (est.)" if attrs.get(sc.LLMTRACE_USAGE_ESTIMATED) else ""))
-    cost = attrs.get(sc.LLMTRACE_COST_USD)
+    cost = attrs.get(sc.GEN_AI_USAGE_COST_AMOUNT)
     if isinstance(cost, (int, float)):
         bits.append(usd(cost))
     prompt = attrs.get(sc.GEN_AI_PROMPT_NAME)

@@ -93,8 +93,12 @@ OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 
+# --- cost: the open semconv proposal (semantic-conventions-genai PR #443, not merged; names here only) -
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+
 # --- llmtrace's own (no official equivalent exists) ---------------------------------------------
-LLMTRACE_COST_USD: Final = "llmtrace.cost.usd"
 LLMTRACE_COST_INPUT_USD: Final = "llmtrace.cost.input_usd"
 LLMTRACE_COST_OUTPUT_USD: Final = "llmtrace.cost.output_usd"
 LLMTRACE_USAGE_ESTIMATED: Final = "llmtrace.usage.estimated"
@@ -113,7 +117,7 @@ LLMTRACE_RETRIEVAL_SCORE_SPREAD: Final = "llmtrace.retrieval.score.spread"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
-METRIC_COST: Final = "llmtrace.client.cost"
+METRIC_COST: Final = "gen_ai.client.operation.cost"  # proposal PR #443
 METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
 METRIC_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
 METRIC_WORKFLOW_DURATION: Final = "gen_ai.workflow.duration"

@@ -523,7 +523,7 @@ def test_tenant_feature_and_prompt_label_the_client_metrics(fake):
     assert (tokens["input"].sum, tokens["output"].sum) == (3, 3)
     [cost] = histogram_points(t.reader, sc.METRIC_COST)
     assert dict(cost.attributes) == labels
-    assert cost.value == pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6)
+    assert cost.sum == pytest.approx((3 * 1.0 + 3 * 2.0) / 1e6)
 
 
 def test_metrics_without_context_have_no_business_labels(fake):
@@ -757,7 +757,9 @@ def openai_span(body: dict[str, Any], **extra: Any) -> dict[str, Any]:
         "gen_ai.usage.input_tokens": body["usage"]["prompt_tokens"],
         "gen_ai.usage.output_tokens": body["usage"]["completion_tokens"],
         "openai.response.system_fingerprint": body["system_fingerprint"],
-        "llmtrace.cost.usd": ANY,
+        "gen_ai.usage.cost.amount": ANY,
+        "gen_ai.usage.cost.currency": "USD",
+        "gen_ai.usage.cost.source": "local",
         "llmtrace.cost.input_usd": ANY,
         "llmtrace.cost.output_usd": ANY,
         **extra,

@@ -93,13 +93,13 @@ def test_spans_and_metrics_reach_the_otlp_endpoint_on_exit(sink):
     assert [s.name for s in spans] == ["chat gpt-4o-mini"] * 3
     attributes = {a.key: a for a in spans[0].attributes}
     assert attributes["gen_ai.usage.output_tokens"].value.int_value == 3
-    assert attributes["llmtrace.cost.usd"].value.double_value > 0
+    assert attributes["gen_ai.usage.cost.amount"].value.double_value > 0
     names = set()
     for path, _, body in sink.received:
         if path == "/v1/metrics":
             for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics:
                 names |= {m.name for sm in rm.scope_metrics for m in sm.metrics}
-    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "llmtrace.client.cost"} <= names
+    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "gen_ai.client.operation.cost"} <= names
 
 
 def test_metrics_can_go_elsewhere_or_nowhere(sink):

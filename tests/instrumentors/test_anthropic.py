@@ -860,8 +860,8 @@ def test_anthropic_metrics_token_usage_includes_cache_tokens(instrument):
     assert 0 < durations.sum <= duration(cold) + duration(warm)
     [spent] = points[sc.METRIC_COST]
     assert dict(spent.attributes) == labels
-    assert spent.value == pytest.approx(
-        cold.attributes[sc.LLMTRACE_COST_USD] + warm.attributes[sc.LLMTRACE_COST_USD]
+    assert spent.sum == pytest.approx(
+        cold.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] + warm.attributes[sc.GEN_AI_USAGE_COST_AMOUNT]
     )
     assert sc.METRIC_TIME_TO_FIRST_CHUNK not in points  # nothing was streamed
 

@@ -270,7 +270,9 @@ def test_openai_chat_nonstream(instrument, is_async, index, shape, capture_conte
     input_usd = usage["prompt_tokens"] * price["input"] / 1_000_000  # 15 * 0.5 / 1M
     output_usd = usage["completion_tokens"] * price["output"] / 1_000_000  # e.g. 19 * 1.5 / 1M
     costs = {
-        "llmtrace.cost.usd": input_usd + output_usd,
+        "gen_ai.usage.cost.amount": input_usd + output_usd,
+        "gen_ai.usage.cost.currency": "USD",
+        "gen_ai.usage.cost.source": "local",
         "llmtrace.cost.input_usd": input_usd,
         "llmtrace.cost.output_usd": output_usd,
     }
@@ -1357,12 +1359,12 @@ def test_openai_metrics_nonstream_and_stream(instrument):
     assert (ttfc.count, ttfc.sum) == (1, streamed.attributes[TTFC])
 
     costs = by_labels[sc.METRIC_COST]
-    assert {key: p.value for key, p in costs.items()} == {
+    assert {key: p.sum for key, p in costs.items()} == {
         frozenset(plain_labels.items()): pytest.approx(
-            cost("gpt-3.5-turbo", input_tokens=15, output_tokens=19)[sc.LLMTRACE_COST_USD]
+            cost("gpt-3.5-turbo", input_tokens=15, output_tokens=19)[sc.GEN_AI_USAGE_COST_AMOUNT]
         ),
         frozenset(stream_labels.items()): pytest.approx(
-            cost("gpt-4", input_tokens=12, output_tokens=5)[sc.LLMTRACE_COST_USD]
+            cost("gpt-4", input_tokens=12, output_tokens=5)[sc.GEN_AI_USAGE_COST_AMOUNT]
         ),
     }
 
