@@ -52,6 +52,8 @@ class _Spec:
     failure: Callable[[Any, BaseException | None], dict[str, AttributeValue] | None] | None = None
     """(result, exception) -> error attributes (``error.type``, protocol codes) when the call failed, also
     by returning a result that reports a failure (an MCP ``isError`` result); None when it succeeded."""
+    kind: SpanKind = SpanKind.INTERNAL
+    """CLIENT for calls to another service (a vector database); INTERNAL for in-process steps."""
 
 
 class _Run:
@@ -70,7 +72,7 @@ class _Run:
         self.spec = spec
         # from this call's attributes: a tool's metric carries the agent it runs in, as its span does
         self.labels = {k: v for k, v in attributes.items() if k in _METRIC_LABELS}
-        self.span = runtime.tracer.start_span(spec.name, kind=SpanKind.INTERNAL, attributes=attributes)
+        self.span = runtime.tracer.start_span(spec.name, kind=spec.kind, attributes=attributes)
         self.start = time.perf_counter()
         context = trace.set_span_in_context(self.span)
         if spec.operation == sc.OP_INVOKE_AGENT:

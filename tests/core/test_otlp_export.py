@@ -99,7 +99,11 @@ def test_spans_and_metrics_reach_the_otlp_endpoint_on_exit(sink):
         if path == "/v1/metrics":
             for rm in ExportMetricsServiceRequest.FromString(body).resource_metrics:
                 names |= {m.name for sm in rm.scope_metrics for m in sm.metrics}
-    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage", "gen_ai.client.operation.cost"} <= names
+    assert {
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "gen_ai.client.operation.cost",
+    } <= names
 
 
 def test_metrics_can_go_elsewhere_or_nowhere(sink):

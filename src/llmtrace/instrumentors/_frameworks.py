@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
@@ -31,7 +31,10 @@ Failure = Callable[[Any, BaseException | None], dict[str, AttributeValue] | None
 
 
 def retrieval(
-    label: str, attributes: Mapping[str, AttributeValue], results: ResultMapper = retrieval_attributes
+    label: str,
+    attributes: Mapping[str, AttributeValue],
+    results: ResultMapper = retrieval_attributes,
+    kind: SpanKind = SpanKind.INTERNAL,
 ) -> _Spec:
     """A ``retrieval {label}`` span with `attributes` (top_k, data source, provider, query text when
     content capture is on); `results` maps the method's return value to the result attributes."""
@@ -46,6 +49,7 @@ def retrieval(
         None,
         None,
         on_result,
+        kind=kind,
     )
 
 

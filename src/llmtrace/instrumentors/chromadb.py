@@ -16,6 +16,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
@@ -42,7 +43,9 @@ def query_call(collection: Any, call: inspect.BoundArguments, capture: bool) -> 
             texts = texts[0]
         if isinstance(texts, str):
             attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = texts
-    return fw.retrieval(name, attributes, query_results)
+    return fw.retrieval(
+        name, attributes, query_results, kind=SpanKind.CLIENT
+    )  # a call to the vector database (semconv: CLIENT)
 
 
 def _flat(per_query: Any) -> list[Any] | None:

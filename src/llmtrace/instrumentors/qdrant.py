@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
@@ -37,7 +38,9 @@ def query_call(client: Any, call: inspect.BoundArguments, capture: bool) -> _Spe
         text = getattr(call.arguments.get("query"), "text", None)
         if isinstance(text, str):
             attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = text
-    return fw.retrieval(name, attributes, points)
+    return fw.retrieval(
+        name, attributes, points, kind=SpanKind.CLIENT
+    )  # a call to the vector database (semconv: CLIENT)
 
 
 def points(result: Any, capture: bool) -> dict[str, AttributeValue]:
