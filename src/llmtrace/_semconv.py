@@ -80,6 +80,10 @@ GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
 GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
 
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+
 # --- context attributes -------------------------------------------------------------------------
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
@@ -112,6 +116,9 @@ LLMTRACE_RETRIEVAL_DOCUMENTS_COUNT: Final = "llmtrace.retrieval.documents.count"
 LLMTRACE_RETRIEVAL_SCORE_MIN: Final = "llmtrace.retrieval.score.min"
 LLMTRACE_RETRIEVAL_SCORE_MAX: Final = "llmtrace.retrieval.score.max"
 LLMTRACE_RETRIEVAL_SCORE_SPREAD: Final = "llmtrace.retrieval.score.spread"
+LLMTRACE_RETRIEVAL_DISTANCE_MIN: Final = "llmtrace.retrieval.distance.min"
+LLMTRACE_RETRIEVAL_DISTANCE_MAX: Final = "llmtrace.retrieval.distance.max"
+LLMTRACE_RETRIEVAL_DISTANCE_SPREAD: Final = "llmtrace.retrieval.distance.spread"
 
 # --- metrics ------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

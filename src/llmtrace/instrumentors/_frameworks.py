@@ -10,21 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
 from llmtrace.decorators import _json, _Spec, _tool_result, retrieval_attributes
-
-# TODO(lead): move these into _semconv.py (being edited elsewhere while this was written).
-MCP_METHOD_NAME: Final = "mcp.method.name"
-MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
-RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
-LLMTRACE_RETRIEVAL_DISTANCE_MIN: Final = "llmtrace.retrieval.distance.min"
-LLMTRACE_RETRIEVAL_DISTANCE_MAX: Final = "llmtrace.retrieval.distance.max"
-LLMTRACE_RETRIEVAL_DISTANCE_SPREAD: Final = "llmtrace.retrieval.distance.spread"
 
 ResultMapper = Callable[[Any, bool], Mapping[str, AttributeValue]]
 Failure = Callable[[Any, BaseException | None], dict[str, AttributeValue] | None]

@@ -66,9 +66,9 @@ def query_results(result: Any, capture: bool) -> dict[str, AttributeValue]:
     values = [float(d) for d in distances or () if isinstance(d, (int, float))]
     if values:
         low, high = min(values), max(values)
-        out[fw.LLMTRACE_RETRIEVAL_DISTANCE_MIN] = low
-        out[fw.LLMTRACE_RETRIEVAL_DISTANCE_MAX] = high
-        out[fw.LLMTRACE_RETRIEVAL_DISTANCE_SPREAD] = high - low
+        out[sc.LLMTRACE_RETRIEVAL_DISTANCE_MIN] = low
+        out[sc.LLMTRACE_RETRIEVAL_DISTANCE_MAX] = high
+        out[sc.LLMTRACE_RETRIEVAL_DISTANCE_SPREAD] = high - low
     if capture:
         docs: list[dict[str, Any]] = []
         for i, doc_id in enumerate(ids):

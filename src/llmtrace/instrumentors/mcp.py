@@ -30,11 +30,11 @@ def call_tool(session: Any, call: inspect.BoundArguments, capture: bool) -> _Spe
     """``execute_tool {name}`` for ``session.call_tool(name, arguments, ...)``."""
     attributes: dict[str, AttributeValue] = {
         sc.GEN_AI_TOOL_TYPE: "extension",
-        fw.MCP_METHOD_NAME: TOOLS_CALL,
+        sc.MCP_METHOD_NAME: TOOLS_CALL,
     }
     version = getattr(session, "protocol_version", None)  # mcp >= 2: negotiated at initialize()
     if isinstance(version, str):
-        attributes[fw.MCP_PROTOCOL_VERSION] = version
+        attributes[sc.MCP_PROTOCOL_VERSION] = version
     if capture:
         attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = fw.tool_arguments(call.arguments.get("arguments") or {})
     return fw.tool(str(call.arguments["name"]), attributes, tool_output, tool_failure)
@@ -67,7 +67,7 @@ def tool_failure(result: Any, exc: BaseException | None) -> dict[str, AttributeV
     if exc is not None:
         code = getattr(getattr(exc, "error", None), "code", None)
         if type(exc).__name__ in ("McpError", "MCPError") and isinstance(code, int):
-            return {sc.ERROR_TYPE: str(code), fw.RPC_RESPONSE_STATUS_CODE: str(code)}
+            return {sc.ERROR_TYPE: str(code), sc.RPC_RESPONSE_STATUS_CODE: str(code)}
         return None
     if _field(result, "is_error", "isError") is True:
         return {sc.ERROR_TYPE: "tool_error"}
