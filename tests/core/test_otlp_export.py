@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -25,6 +26,7 @@ start = time.perf_counter()
 for _ in range(3):
     fakesdk.Client().create(model="gpt-4o-mini")
 print(f"{(time.perf_counter() - start) * 1000:.1f}")
+llmtrace.record_evaluation("relevance", score=0.9, label="pass", response_id="r-1")
 """
 
 
@@ -104,13 +106,26 @@ def test_spans_and_metrics_reach_the_otlp_endpoint_on_exit(sink):
         "gen_ai.client.token.usage",
         "gen_ai.client.operation.cost",
     } <= names
+    # the evaluation event went out as an OTLP log record, parented to the evaluated call's span
+    records = [
+        record
+        for path, _, body in sink.received
+        if path == "/v1/logs"
+        for rl in ExportLogsServiceRequest.FromString(body).resource_logs
+        for sl in rl.scope_logs
+        for record in sl.log_records
+    ]
+    [event] = records
+    assert event.event_name == "gen_ai.evaluation.result"
+    assert {a.key: a.value for a in event.attributes}["gen_ai.evaluation.score.value"].double_value == 0.9
+    assert (event.trace_id, event.span_id) == (spans[-1].trace_id, spans[-1].span_id)
 
 
 def test_metrics_can_go_elsewhere_or_nowhere(sink):
     endpoint = f"http://127.0.0.1:{sink.server_port}"
     result = run({"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "LLMTRACE_METRICS_EXPORTER": "none"})
     assert result.returncode == 0, result.stderr
-    assert {path for path, _, _ in sink.received} == {"/v1/traces"}
+    assert {path for path, _, _ in sink.received} == {"/v1/traces", "/v1/logs"}  # no /v1/metrics
 
 
 def test_backend_down_never_blocks_the_calls():
