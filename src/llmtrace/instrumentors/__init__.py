@@ -13,3 +13,7 @@ REGISTRY: dict[str, str] = {
     "mcp": "llmtrace.instrumentors.mcp",
 }
 """Instrumentor name -> module holding its PATCHES."""
+
+FRAMEWORKS: frozenset[str] = frozenset({"langchain", "llama_index", "chromadb", "qdrant", "mcp"})
+"""The instrumentors of frameworks and vector stores; every other one instruments a model provider and
+must pass the provider contract (tests/contract)."""

@@ -1,0 +1,188 @@
+"""One contract case per provider instrumentor: how to make each scenario's call through the real SDK.
+
+A scenario function takes ``is_async`` and returns what the user got (an error scenario returns the
+exception the SDK raised). Every provider must provide every scenario its SDK offers; the contract
+(test_every_provider.py) then checks the same invariants on each. A new provider adds a `Case` here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from replay import anthropic_client, anthropic_httpx_module, openai_client
+from scenarios import collect, drive, resolve
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+Scenario = Callable[[bool], Any]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A provider's scenarios and what its spans must say."""
+
+    provider: str
+    """The ``gen_ai.provider.name`` its spans carry."""
+    sdk: str
+    """The module to import to find the SDK (the contract skips nothing: the SDK must be installed)."""
+    nonstream: Scenario
+    stream: Scenario
+    stream_break: Scenario
+    tool_call: Scenario
+    error: Scenario
+    error_type: type[BaseException] | Callable[[], type[BaseException]]
+    is_async: tuple[bool, ...] = (False, True)
+    extra: dict[str, Scenario] = field(default_factory=dict)
+
+
+async def _first_then_leave(stream: Any) -> Any:
+    """Read one chunk, then leave the loop without closing (the stream is dropped)."""
+    if hasattr(stream, "__aiter__"):
+        async for chunk in stream:
+            return chunk
+    for chunk in stream:
+        return chunk
+    return None
+
+
+def _raises(run: Callable[[], Any]) -> BaseException:
+    try:
+        run()
+    except Exception as exc:
+        return exc
+    raise AssertionError("the scenario was expected to raise")
+
+
+# --- OpenAI ----------------------------------------------------------------------------------------
+
+_OPENAI = CASSETTES / "openai"
+_OPENAI_CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say this is a test"}]}
+
+
+def _openai(name: str, is_async: bool, **kwargs: Any) -> Any:
+    return openai_client(_OPENAI / name, is_async=is_async, **kwargs)[0]
+
+
+def _openai_nonstream(is_async: bool) -> Any:
+    client = _openai("chat_nonstream_n2_multiple_choices.yaml", is_async)
+    return drive(client, lambda: resolve(client.chat.completions.create(**_OPENAI_CHAT, n=2)))
+
+
+def _openai_stream(is_async: bool, leave_early: bool = False) -> Any:
+    client = _openai("chat_stream_gpt-4_include_usage.yaml", is_async)
+    params = {**_OPENAI_CHAT, "model": "gpt-4", "stream": True, "stream_options": {"include_usage": True}}
+
+    async def scenario() -> Any:
+        stream = await resolve(client.chat.completions.create(**params))
+        return await (_first_then_leave(stream) if leave_early else collect(stream))
+
+    return drive(client, scenario)
+
+
+def _openai_tools(is_async: bool) -> Any:
+    client = _openai("chat_tool_calls_two_turns.yaml", is_async, interactions=[0])
+    tool = {"type": "function", "function": {"name": "get_current_weather", "parameters": {}}}
+    params = {**_OPENAI_CHAT, "tools": [tool]}
+    return drive(client, lambda: resolve(client.chat.completions.create(**params)))
+
+
+def _openai_error(is_async: bool) -> BaseException:
+    client = _openai("chat_error_404_model_not_found.yaml", is_async)
+    params = {**_OPENAI_CHAT, "model": "this-model-does-not-exist"}
+    return _raises(lambda: drive(client, lambda: resolve(client.chat.completions.create(**params))))
+
+
+def _openai_not_found() -> type[BaseException]:
+    import openai
+
+    return openai.NotFoundError
+
+
+# --- Anthropic -------------------------------------------------------------------------------------
+
+_ANTHROPIC = CASSETTES / "anthropic"
+
+
+def _anthropic(name: str, is_async: bool) -> Any:
+    return anthropic_client(_ANTHROPIC / name, is_async=is_async)[0]
+
+
+def _anthropic_nonstream(is_async: bool) -> Any:
+    client = _anthropic("messages_nonstream_claude-3-opus_sdk0.21.yaml", is_async)
+    params = {
+        "model": "claude-3-opus-20240229",
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": "Hi"}],
+    }
+    return drive(client, lambda: resolve(client.messages.create(**params)))
+
+
+def _anthropic_stream(is_async: bool, leave_early: bool = False) -> Any:
+    client = _anthropic("messages_stream_claude-3-haiku_sdk0.36.yaml", is_async)
+    params = {"model": "claude-3-haiku-20240307", "max_tokens": 1024, "stream": True,
+              "messages": [{"role": "user", "content": "Tell me a joke about OpenTelemetry"}]}  # fmt: skip
+
+    async def scenario() -> Any:
+        stream = await resolve(client.messages.create(**params))
+        return await (_first_then_leave(stream) if leave_early else collect(stream))
+
+    return drive(client, scenario)
+
+
+def _anthropic_tools(is_async: bool) -> Any:
+    client = _anthropic("messages_tool_use_claude-3-5-sonnet_sdk0.36.yaml", is_async)
+    tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
+    params = {"model": "claude-3-5-sonnet-20240620", "max_tokens": 1024, "tools": [tool],
+              "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}]}  # fmt: skip
+    return drive(client, lambda: resolve(client.messages.create(**params)))
+
+
+def _anthropic_error(is_async: bool) -> BaseException:
+    import anthropic
+
+    httpx = anthropic_httpx_module()
+    envelope = {"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens: invalid"}}
+    transport = httpx.MockTransport(lambda request: httpx.Response(400, json=envelope))
+    kind = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
+    http_client = (httpx.AsyncClient if is_async else httpx.Client)(transport=transport)
+    client = kind(api_key="test", max_retries=0, http_client=http_client)
+    params = {"model": "claude-sonnet-4-6", "max_tokens": 0, "messages": [{"role": "user", "content": "Hi"}]}
+    return _raises(lambda: drive(client, lambda: resolve(client.messages.create(**params))))
+
+
+def _anthropic_bad_request() -> type[BaseException]:
+    import anthropic
+
+    return anthropic.BadRequestError
+
+
+CASES: dict[str, Case] = {
+    "openai": Case(
+        provider="openai",
+        sdk="openai",
+        nonstream=_openai_nonstream,
+        stream=_openai_stream,
+        stream_break=lambda is_async: _openai_stream(is_async, leave_early=True),
+        tool_call=_openai_tools,
+        error=_openai_error,
+        error_type=_openai_not_found,
+    ),
+    "anthropic": Case(
+        provider="anthropic",
+        sdk="anthropic",
+        nonstream=_anthropic_nonstream,
+        stream=_anthropic_stream,
+        stream_break=lambda is_async: _anthropic_stream(is_async, leave_early=True),
+        tool_call=_anthropic_tools,
+        error=_anthropic_error,
+        error_type=_anthropic_bad_request,
+    ),
+}
+
+
+def installed(case: Case) -> bool:
+    """Whether the case's SDK is importable here."""
+    return importlib.util.find_spec(case.sdk) is not None
