@@ -2,7 +2,11 @@
 
 Chunks pass through unchanged; each is folded by the provider's accumulator; the span ends exactly once,
 on exhaustion, error, close()/exit, or, as a last resort, when the proxy is garbage-collected.
-Built on `wrapt.BaseObjectProxy` because `ObjectProxy` forwards ``__iter__`` and would bypass us.
+
+The proxies are plain slotted classes rather than `wrapt` proxies: every chunk goes through
+``__next__``, and a wrapt proxy's attribute access tripled its cost (measured: ~0.7 us of overhead per
+item against ~0.2 us). Everything else is forwarded to the SDK's stream (``__getattr__``), and
+``__class__`` reports the SDK's class, so ``isinstance(stream, openai.Stream)`` still holds.
 """
 
 from __future__ import annotations
@@ -10,8 +14,6 @@ from __future__ import annotations
 import contextlib
 from types import TracebackType
 from typing import Any
-
-import wrapt
 
 from llmtrace._core import Call
 from llmtrace._records import Accumulator, LLMResponse
@@ -26,32 +28,71 @@ def _result(acc: Accumulator) -> LLMResponse | None:
         return None
 
 
-class _Base(wrapt.BaseObjectProxy[Any]):
-    def __init__(self, wrapped: Any, call: Call, acc: Accumulator) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_acc = acc
+class _State:
+    """Everything the per-chunk path touches, in one slotted object (one lookup on the proxy)."""
+
+    __slots__ = ("acc", "call", "fold", "n", "step")
+
+    def __init__(self, call: Call, acc: Accumulator, step: Any) -> None:
+        self.call = call
+        self.acc = acc
+        self.fold = acc.add
+        self.n = 0
+        self.step = step
+
+
+class _Base:
+    __slots__ = ("__weakref__", "__wrapped__", "_self_state")
+
+    def __init__(self, wrapped: Any, call: Call, acc: Accumulator, step: Any = None) -> None:
+        object.__setattr__(self, "__wrapped__", wrapped)
+        object.__setattr__(self, "_self_state", _State(call, acc, step))
         call.streamed = True
 
+    # --- transparency: the SDK stream's attributes, class and repr ----------------------------------
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "__wrapped__"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__wrapped__, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self.__wrapped__, name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:  # noqa: PLE0302 - isinstance() must see the SDK's class
+        return type(self.__wrapped__)
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __dir__(self) -> list[str]:
+        return dir(self.__wrapped__)
+
+    # --- the span ------------------------------------------------------------------------------------
     def _self_add(self, chunk: Any) -> None:
-        call = self._self_call
-        if call.chunks == 0:
-            call.first_chunk()
-        call.chunks += 1
+        state = self._self_state
+        if state.n == 0:
+            state.call.first_chunk()
+        state.n += 1
         try:
-            self._self_acc.add(chunk)
+            state.fold(chunk)
         except Exception:
             internal_error("stream.add")
 
     def _self_end(self, *, abandoned: bool = False) -> None:
-        call = self._self_call
+        state = self._self_state
+        call = state.call
         if not call.done:
-            call.finish(_result(self._self_acc), abandoned=abandoned)
+            call.chunks = state.n
+            call.finish(_result(state.acc), abandoned=abandoned)
 
     def _self_error(self, exc: BaseException) -> None:
-        call = self._self_call
+        state = self._self_state
+        call = state.call
         if not call.done:
-            call.fail(exc, _result(self._self_acc))
+            call.chunks = state.n
+            call.fail(exc, _result(state.acc))
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # never raise from a finalizer
@@ -61,19 +102,33 @@ class _Base(wrapt.BaseObjectProxy[Any]):
 class StreamProxy(_Base):
     """A synchronous stream (iterator, optional close() and context manager) that is being traced."""
 
+    __slots__ = ()
+
+    def __init__(self, wrapped: Any, call: Call, acc: Accumulator) -> None:
+        step = getattr(wrapped, "__next__", None)
+        super().__init__(wrapped, call, acc, step if step is not None else iter(wrapped).__next__)
+
     def __iter__(self) -> StreamProxy:
         return self
 
     def __next__(self) -> Any:
+        state = self._self_state
         try:
-            chunk = self.__wrapped__.__next__()
+            chunk = state.step()
         except StopIteration:
             self._self_end()
             raise
         except BaseException as exc:
             self._self_error(exc)
             raise
-        self._self_add(chunk)
+        # _self_add, inlined: this runs once per chunk
+        if state.n == 0:
+            state.call.first_chunk()
+        state.n += 1
+        try:
+            state.fold(chunk)
+        except Exception:
+            internal_error("stream.add")
         return chunk
 
     def close(self) -> None:
@@ -103,6 +158,8 @@ class StreamProxy(_Base):
 
 class AsyncStreamProxy(_Base):
     """An asynchronous stream (async iterator, optional close()/aclose() and async context manager)."""
+
+    __slots__ = ()
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self

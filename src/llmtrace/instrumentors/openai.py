@@ -227,31 +227,34 @@ def chat_response(result: Any, capture: bool) -> LLMResponse | None:
 class ChatAccumulator:
     """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on."""
 
-    __slots__ = ("_capture", "_choices", "_first", "_fold", "_last", "_usage")
+    __slots__ = ("_capture", "_choices", "_fold", "_last", "_reasons", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
         # Without usage in the stream, the text is kept to count its tokens at the end.
         self._fold = capture or not request.expects_usage
-        self._first: Any = None
         self._last: Any = None
         self._usage: Any = None
+        self._reasons: dict[int, str | None] = {}
         self._choices: dict[int, dict[str, Any]] = {}
 
     def add(self, chunk: Any) -> None:
-        if self._first is None:
-            self._first = chunk
+        # Per chunk with content capture off: a few attribute reads (id and model come from the last
+        # chunk: every chunk of a stream carries the same ones).
         self._last = chunk
         usage = chunk.usage
         if usage is not None:
             self._usage = usage
+        reasons = self._reasons
         for choice in chunk.choices:
-            state = self._choices.get(choice.index)
-            if state is None:
-                state = self._choices[choice.index] = {"finish_reason": None, "content": [], "tools": {}}
-            if choice.finish_reason is not None:
-                state["finish_reason"] = choice.finish_reason
+            index = choice.index
+            reason = choice.finish_reason
+            if reason is not None or index not in reasons:
+                reasons[index] = reason
             if self._fold and choice.delta is not None:
+                state = self._choices.get(index)
+                if state is None:
+                    state = self._choices[index] = {"finish_reason": None, "content": [], "tools": {}}
                 self._fold_delta(state, choice.delta)
 
     @staticmethod
@@ -276,18 +279,22 @@ class ChatAccumulator:
             call["arguments"].append(legacy.arguments or "")
 
     def result(self) -> LLMResponse:
-        first = self._first
-        if first is None:  # no chunk was folded: nothing to report (no empty output-messages list)
+        last = self._last
+        if last is None:  # no chunk was folded: nothing to report (no empty output-messages list)
             return LLMResponse()
-        states = [self._choices[i] for i in sorted(self._choices)]
+        indices = sorted(self._reasons)
+        states = []
+        for index in indices:
+            state = self._choices.get(index) or {"content": [], "tools": {}}
+            state["finish_reason"] = self._reasons[index]
+            states.append(state)
         response = LLMResponse(
-            response_id=getattr(first, "id", None),
-            model=getattr(first, "model", None),
-            finish_reasons=[s["finish_reason"] or "" for s in states] or None,
+            response_id=getattr(last, "id", None),
+            model=getattr(last, "model", None),
+            finish_reasons=[reason or "" for reason in (self._reasons[i] for i in indices)] or None,
             usage=_usage(self._usage),
         )
-        if self._last is not None:
-            _openai_attributes(response.attributes, self._last)
+        _openai_attributes(response.attributes, last)
         if self._capture:
             response.output_messages = [self._message(s) for s in states]
         if response.usage is None and self._fold:
