@@ -7,13 +7,26 @@ import nox
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "tests_oldest", "lint", "typecheck"]
+nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck"]
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
-# The oldest openai release we support, tested on its own (see README "Supported versions").
-OPENAI_OLDEST = "openai==1.66.0"
-ANTHROPIC_OLDEST = "anthropic==0.30.0"
-PROVIDERS_NEWEST = ["openai", "anthropic"]
+# The oldest supported release of each provider SDK, each tested in its own session (their pins
+# cannot all share one environment), with the pins that release needs.
+OLDEST = {
+    "openai": ["openai==1.66.0", "httpx<0.29"],
+    "anthropic": ["anthropic==0.30.0", "httpx<0.29"],
+    "bedrock": ["boto3==1.34.116", "botocore==1.34.116"],  # the first release with Converse
+    "google_genai": ["google-genai==1.11.0"],  # the first that takes a transport through http_options
+    "mistralai": ["mistralai==1.0.1"],
+    "groq": ["groq==0.8.0"],
+    "cohere": ["cohere==5.16.0"],
+    "ollama": ["ollama==0.3.0"],
+    "litellm": ["litellm==1.53.1", "openai==1.66.0"],
+}
+TEST_FILES = {
+    "openai": ["tests/instrumentors/test_openai.py", "tests/instrumentors/test_openai_lifecycle.py"],
+}
+PROVIDERS_NEWEST = ["openai", "anthropic", "boto3", "google-genai", "mistralai", "groq", "cohere", "ollama"]
 # Agent frameworks and vector stores with llmtrace instrumentors (tests/instrumentors/test_frameworks.py).
 FRAMEWORKS_NEWEST = ["langchain-core", "llama-index-core", "chromadb", "qdrant-client", "mcp"]
 
@@ -32,18 +45,25 @@ def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
     session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST)
     _tiktoken_files(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", "--ignore=tests/instrumentors/test_litellm.py", *session.posargs)
 
 
 @nox.session
-def tests_oldest(session: nox.Session) -> None:
-    """The provider tests against the oldest supported SDK releases."""
-    session.install("-e", ".", *TEST_DEPS, OPENAI_OLDEST, ANTHROPIC_OLDEST, "httpx<0.29")
+def tests_litellm(session: nox.Session) -> None:
+    """LiteLLM at its newest installable release (it pins openai < 3, so it cannot join `tests`)."""
+    session.install("-e", ".", *TEST_DEPS, "litellm", "mcp")
     _tiktoken_files(session)
-    # The frameworks are tested at their newest releases only (in `tests`).
-    session.run(
-        "pytest", "tests/instrumentors", "--ignore=tests/instrumentors/test_frameworks.py", *session.posargs
-    )
+    session.run("pytest", "tests/instrumentors/test_litellm.py", "tests/contract", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("provider", list(OLDEST))
+def tests_oldest(session: nox.Session, provider: str) -> None:
+    """One provider's tests and contract against its oldest supported SDK release."""
+    session.install("-e", ".", *TEST_DEPS, *OLDEST[provider])
+    _tiktoken_files(session)
+    files = TEST_FILES.get(provider, [f"tests/instrumentors/test_{provider}.py"])
+    session.run("pytest", *files, "tests/contract", *session.posargs)
 
 
 @nox.session

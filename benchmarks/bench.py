@@ -1,19 +1,20 @@
 """llmtrace's added cost per call, against an un-instrumented call and a hand-made OTel span.
 
-    python benchmarks/bench.py                      # full run (a few minutes); writes benchmarks/results/
+    python benchmarks/bench.py                      # full run (~3.5 min here); writes benchmarks/results/
     python benchmarks/bench.py --quick              # CI smoke: few rounds, small batches
-    python benchmarks/bench.py --rounds 31 --calls 400 --only chat
+    python benchmarks/bench.py --rounds 100 --calls 50 --only chat --nometrics
 
 Scenarios (a real ``openai.OpenAI`` answered by a ``MockTransport`` with canned wire bodies, see _wire.py):
-``chat`` (non-streaming chat.completions.create), ``stream`` (the same streamed, 50 chunks consumed, the last
-one carrying usage) and ``embeddings`` (embeddings.create, base64 as the SDK requests by default), each
-with content capture off and on. Contenders, run interleaved in every round (rotating their order):
+``chat`` (non-streaming chat.completions.create), ``stream`` (the same streamed, ``--chunks`` (50) chunks
+consumed, the last one carrying usage) and ``embeddings`` (embeddings.create, base64 as the SDK requests by
+default), each with content capture off and on. Contenders, interleaved in every round (order rotated):
 
 - ``bare``: the SDK call, un-instrumented (verified: the patched method is a plain function again);
 - ``floor``: the bare call inside ``tracer.start_as_current_span(...)`` carrying exactly the attributes
   llmtrace puts on its span for that call (copied from one instrumented call made beforehand);
 - ``llmtrace``: the call with ``llmtrace.instrument()`` active (instrumented just before its batch and
-  uninstrumented just after, outside the timed region), metrics on.
+  uninstrumented just after, outside the timed region), metrics on;
+- ``llmtrace-nometrics`` (only with ``--nometrics``): the same with metrics off.
 
 ``floor`` and ``llmtrace`` share one TracerProvider with a BatchSpanProcessor and a no-op exporter (which
 only counts the spans it is given, to check every contender emitted what it should); llmtrace's metrics
@@ -22,25 +23,23 @@ Each batch: ``gc.collect()``, gc disabled, ``perf_counter_ns`` around ``--calls`
 Added costs are medians over rounds of the per-round difference (contender - bare in the same round).
 
 Instruction counts (deterministic, unlike wall time on a shared machine): ``--callgrind SCENARIO CONTENDER
-[--capture]`` sets everything up, makes warm-up calls, then makes ``--calls`` calls and exits. Run it
-under callgrind with N and 2N calls; the difference of the "Collected" totals over N is instructions/call:
+[--capture]`` sets everything up, makes 20 warm-up calls, then ``--calls`` calls, and exits. Run it under
+callgrind with N and 2N calls; the difference of the "Collected" totals over N is instructions per call:
 
     PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
-        python benchmarks/bench.py --callgrind chat llmtrace --calls 200   # then --calls 400
+        python benchmarks/bench.py --callgrind chat llmtrace --calls 100   # then --calls 200
 
-``--callgrind-report SCENARIO [--capture]`` runs those six valgrind commands and prints the table.
+``--callgrind-report SCENARIO [--capture] [--calls N]`` runs those commands for the four contenders and
+prints the table. Both runs of a pair must import the same llmtrace: do not edit src/ meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import importlib.metadata
 import inspect
 import json
 import os
-import platform
 import re
 import shlex
 import statistics
@@ -48,15 +47,15 @@ import subprocess
 import sys
 import time
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import _wire
 import openai.resources.chat.completions as chat_module
 import openai.resources.embeddings as embeddings_module
+from _report import CONTENDERS, NO_METRICS, RESULTS, machine, markdown, write
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -67,10 +66,7 @@ from opentelemetry.trace import SpanKind
 
 import llmtrace
 
-CONTENDERS = ("bare", "floor", "llmtrace")
 SCENARIOS = ("chat", "stream", "embeddings")
-STREAM_CHUNKS = 50
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class NoopExporter(SpanExporter):
@@ -101,9 +97,9 @@ class Case:
         return f"{self.scenario}, content {'on' if self.capture else 'off'}"
 
 
-def make_cases(scenarios: Sequence[str]) -> list[Case]:
+def make_cases(scenarios: Sequence[str], chunks: int = 50) -> list[Case]:
     chat = _wire.client(_wire.chat_body(), "application/json")
-    stream = _wire.client(_wire.chat_stream_body(STREAM_CHUNKS), "text/event-stream")
+    stream = _wire.client(_wire.chat_stream_body(chunks), "text/event-stream")
     embed = _wire.client(_wire.embeddings_body("base64"), "application/json")
     chat_args: dict[str, Any] = {
         "model": _wire.CHAT_MODEL,
@@ -116,10 +112,12 @@ def make_cases(scenarios: Sequence[str]) -> list[Case]:
         chat.chat.completions.create(**chat_args)
         return 1
 
+    stream_args = {**chat_args, "stream": True, "stream_options": {"include_usage": True}}
+
     def stream_call() -> int:
         n = 0
-        options = {"include_usage": True}
-        for _ in stream.chat.completions.create(**chat_args, stream=True, stream_options=options):
+        chunks: Iterable[Any] = stream.chat.completions.create(**stream_args)
+        for _ in chunks:
             n += 1
         return n
 
@@ -130,7 +128,7 @@ def make_cases(scenarios: Sequence[str]) -> list[Case]:
     chat_target = (chat_module.Completions, "create")
     table = {
         "chat": (chat_call, chat_target, 1),
-        "stream": (stream_call, chat_target, STREAM_CHUNKS),
+        "stream": (stream_call, chat_target, chunks),
         "embeddings": (embeddings_call, (embeddings_module.Embeddings, "create"), 1),
     }
     return [Case(s, capture, *table[s]) for s in scenarios for capture in (False, True)]
@@ -139,19 +137,21 @@ def make_cases(scenarios: Sequence[str]) -> list[Case]:
 class Bench:
     """The providers shared by the floor and llmtrace contenders, and the batch runner."""
 
-    def __init__(self) -> None:
+    def __init__(self, schedule_delay_millis: float | None = None) -> None:
         self.exporter = NoopExporter()
         self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(BatchSpanProcessor(self.exporter))
+        processor = BatchSpanProcessor(self.exporter, schedule_delay_millis=schedule_delay_millis)
+        self.tracer_provider.add_span_processor(processor)
         self.metric_reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
         self.floor_tracer = self.tracer_provider.get_tracer("bench.floor")
         self.switch_ns: list[int] = []  # instrument() + uninstrument() wall time, per llmtrace batch
 
-    def instrument(self, capture: bool, tracer_provider: Any = None) -> llmtrace.Handle:
+    def instrument(self, capture: bool, tracer_provider: Any = None, metrics: bool = True) -> llmtrace.Handle:
         return llmtrace.instrument(
             tracer_provider=tracer_provider or self.tracer_provider,
-            meter_provider=self.meter_provider,
+            meter_provider=self.meter_provider if metrics else None,
+            metrics_exporter="none",  # only used when meter_provider is None: metrics off
             capture_content=capture,
             raise_internal_errors=True,  # same cost on the happy path; a bug must not look "cheap"
         )
@@ -160,7 +160,7 @@ class Bench:
         """How many calls llmtrace's duration histogram has counted (checks that metrics were on)."""
         data = self.metric_reader.get_metrics_data()
         return sum(
-            point.count
+            int(getattr(point, "count", 0))
             for resource in (data.resource_metrics if data else ())
             for scope in resource.scope_metrics
             for metric in scope.metrics
@@ -194,7 +194,7 @@ class Bench:
         """Run `calls` calls of one contender; (µs per call, cyclic garbage objects per call)."""
         fn = self.contender(case, name)
         t0 = time.perf_counter_ns()
-        handle = self.instrument(case.capture) if name == "llmtrace" else None
+        handle = self.instrument(case.capture, metrics=name == "llmtrace") if "llmtrace" in name else None
         switch = time.perf_counter_ns() - t0
         try:
             wrapped = type(inspect.getattr_static(*case.patched)) is not types.FunctionType
@@ -224,24 +224,29 @@ class Bench:
         return elapsed / calls / 1000, garbage / calls
 
 
-def measure(bench: Bench, case: Case, rounds: int, warmup: int, calls: int) -> dict[str, Any]:
-    samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
-    garbage: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+def measure(
+    bench: Bench, case: Case, *, contenders: tuple[str, ...], rounds: int, warmup: int, calls: int
+) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {c: [] for c in contenders}
+    garbage: dict[str, list[float]] = {c: [] for c in contenders}
     for r in range(warmup + rounds):
-        order = CONTENDERS[r % 3 :] + CONTENDERS[: r % 3]
-        for name in order:
+        k = r % len(contenders)
+        for name in contenders[k:] + contenders[:k]:
             us, junk = bench.batch(case, name, calls)
             if r >= warmup:
                 samples[name].append(us)
                 garbage[name].append(junk)
     result: dict[str, Any] = {"scenario": case.scenario, "capture_content": case.capture, "calls": calls}
-    for name in CONTENDERS:
+    for name in contenders:
         result[name] = summary(samples[name]) | {"gc_objects_per_call": statistics.median(garbage[name])}
-    for name in ("floor", "llmtrace"):
-        deltas = [c - b for c, b in zip(samples[name], samples["bare"], strict=True)]
-        result[f"{name}_added"] = summary(deltas)
+        if name != "bare":
+            deltas = [c - b for c, b in zip(samples[name], samples["bare"], strict=True)]
+            result[f"{name}_added"] = summary(deltas)
+            result[f"{name}_added_by_min"] = min(samples[name]) - min(samples["bare"])
     floor_added, ours_added = result["floor_added"]["median"], result["llmtrace_added"]["median"]
     result["ratio"] = ours_added / floor_added if floor_added > 0 else None
+    by_min = result["floor_added_by_min"]
+    result["ratio_by_min"] = result["llmtrace_added_by_min"] / by_min if by_min > 0 else None
     if case.chunks > 1:
         result["chunks"] = case.chunks
         result["per_chunk_vs_floor"] = (ours_added - floor_added) / case.chunks
@@ -255,117 +260,89 @@ def summary(values: list[float]) -> dict[str, Any]:
     return {"median": statistics.median(values), "q1": q1, "q3": q3, "min": min(values), "samples": values}
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-        cpu = found.group(1).strip() if found else cpu
-    versions = {}
-    for package in ("llmtrace", "openai", "opentelemetry-api", "opentelemetry-sdk", "wrapt", "pydantic"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    versions[_wire.httpx_module().__name__] = _wire.httpx_module().__version__
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "packages": versions,
-    }
+def run_callgrind(scenario: str, contender: str, capture: bool, calls: int, chunks: int) -> None:
+    """Set up, warm up, then make exactly `calls` calls of one contender (for valgrind).
 
-
-def _iqr(stats: dict[str, Any]) -> str:
-    return f"{stats['median']:.1f} [{stats['q1']:.1f}, {stats['q3']:.1f}]"
-
-
-def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        "| scenario | bare µs | floor µs | llmtrace µs | floor added | llmtrace added "
-        "| ratio (≤1.5) | µs/chunk vs floor (<1) | µs/chunk |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in report["results"]:
-        ratio = f"{r['ratio']:.2f}" if r["ratio"] is not None else "n/a"
-        chunk_floor = f"{r['per_chunk_vs_floor']:.2f}" if "chunks" in r else ""
-        chunk = f"{r['per_chunk']:.2f}" if "chunks" in r else ""
-        label = f"{r['scenario']}, content {'on' if r['capture_content'] else 'off'}"
-        cells = [label, *(_iqr(r[c]) for c in CONTENDERS), _iqr(r["floor_added"]), _iqr(r["llmtrace_added"])]
-        lines.append("| " + " | ".join([*cells, ratio, chunk_floor, chunk]) + " |")
-    return "\n".join(lines)
-
-
-def write(report: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    m, cfg = report["machine"], report["config"]
-    notes = [
-        f"# llmtrace overhead benchmark ({report['date']})",
-        "",
-        f"Command: `{report['command']}` ({report['seconds']:.0f} s)",
-        "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, {m['python']}, "
-        f"load average at start {m['load_average']}.",
-        "Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()) + ".",
-        "",
-        f"{cfg['rounds']} rounds after {cfg['warmup']} warm-up rounds; per round one batch per contender "
-        f"(order rotated), {cfg['calls']} calls per batch ({cfg['stream_calls']} for streaming). Cells are "
-        "median [interquartile range] µs per call; *added* is the median over rounds of (contender - bare) "
-        "in the same round. ratio = llmtrace added / floor added. Metrics: MeterProvider with an "
-        f"InMemoryMetricReader. instrument()+uninstrument() between batches: median "
-        f"{report['switch_us']:.0f} µs (untimed).",
-        "",
-        markdown(report),
-        "",
-    ]
-    (RESULTS / "latest.md").write_text("\n".join(notes), encoding="utf-8")
-
-
-def run_callgrind(scenario: str, contender: str, capture: bool, calls: int) -> None:
-    """Set up, warm up, then make exactly `calls` calls of one contender (for valgrind)."""
-    bench = Bench()
-    (case,) = [c for c in make_cases([scenario]) if c.capture == capture]
+    As in the timed batches, the cyclic GC is off during the calls: a full collection costs tens of
+    millions of instructions and would land in one run of a pair and not the other. The span processor's
+    timer is off too (spans are exported by the flushes), so its wake-ups do not depend on run time.
+    """
+    bench = Bench(schedule_delay_millis=3_600_000)
+    (case,) = [c for c in make_cases([scenario], chunks) if c.capture == capture]
     bench.calibrate(case)
-    handle = bench.instrument(capture) if contender == "llmtrace" else None
+    handle = bench.instrument(capture, metrics=contender == "llmtrace") if "llmtrace" in contender else None
     fn = bench.contender(case, contender)
     for _ in range(20):
         fn()
     bench.tracer_provider.force_flush()
+    gc.collect()
+    gc.disable()
     for _ in range(calls):
         fn()
+    gc.enable()
     bench.tracer_provider.force_flush()
     if handle is not None:
         handle.uninstrument()
 
 
-def callgrind_report(scenario: str, capture: bool, calls: int) -> None:
+def callgrind_report(scenario: str, capture: bool, calls: int, chunks: int) -> None:
     """Run the --callgrind mode under valgrind with N and 2N calls; print instructions per call."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     counts: dict[str, float] = {}
-    for contender in CONTENDERS:
+    for contender in (*CONTENDERS, NO_METRICS):
         totals = []
         for n in (calls, 2 * calls):
             command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
-            command += [__file__, "--callgrind", scenario, contender, "--calls", str(n)]
+            command += [
+                __file__,
+                "--callgrind",
+                scenario,
+                contender,
+                "--calls",
+                str(n),
+                "--chunks",
+                str(chunks),
+            ]
             command += ["--capture"] if capture else []
             print("$", shlex.join(command), flush=True)
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             totals.append(int(re.findall(r"Collected : (\d+)", done.stderr)[-1]))
         counts[contender] = (totals[1] - totals[0]) / calls
-    print(f"\n{scenario}, content {'on' if capture else 'off'}: instructions per call")
+    label = f"{scenario}, content {'on' if capture else 'off'}"
+    lines = [f"{label}: instructions per call ({calls} vs {2 * calls} calls)"]
     for name, value in counts.items():
         added = f"  (+{value - counts['bare']:,.0f})" if name != "bare" else ""
-        print(f"  {name:9} {value:>12,.0f}{added}")
+        lines.append(f"  {name:18} {value:>12,.0f}{added}")
     floor_added = counts["floor"] - counts["bare"]
-    print(f"  ratio llmtrace added / floor added: {(counts['llmtrace'] - counts['bare']) / floor_added:.2f}")
+    ratio = (counts["llmtrace"] - counts["bare"]) / floor_added
+    lines.append(f"  ratio llmtrace added / floor added: {ratio:.2f}")
+    if scenario == "stream":
+        per_chunk = (counts["llmtrace"] - counts["floor"]) / chunks
+        lines.append(f"  per chunk ({chunks}): (llmtrace - floor) / chunks = {per_chunk:,.0f}")
+    print("\n" + "\n".join(lines))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    suffix = f"-{chunks}chunks" if scenario == "stream" else ""
+    out = RESULTS / f"callgrind-{scenario}{suffix}-content-{'on' if capture else 'off'}.json"
+    record = {
+        "case": label,
+        "calls": calls,
+        "chunks": chunks if scenario == "stream" else 1,
+        "command": shlex.join(["python", *sys.argv]),
+        "instructions_per_call": counts,
+        "ratio": ratio,
+        "machine": machine(),
+    }
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few rounds and calls (CI smoke test)")
-    parser.add_argument("--rounds", type=int, help="measured rounds (default 21; 3 with --quick)")
-    parser.add_argument("--warmup", type=int, help="unmeasured rounds first (default 2; 1 with --quick)")
-    parser.add_argument("--calls", type=int, help="calls per batch (default 200; 20 with --quick)")
+    parser.add_argument("--rounds", type=int, help="measured rounds (default 60; 3 with --quick)")
+    parser.add_argument("--warmup", type=int, help="unmeasured rounds first (default 3; 1 with --quick)")
+    parser.add_argument("--calls", type=int, help="calls per batch, /5 when streaming (default 50; 20 quick)")
+    parser.add_argument("--chunks", type=int, default=50, help="chunks per streamed response (default 50)")
+    parser.add_argument("--nometrics", action="store_true", help=f"also run {NO_METRICS} (metrics off)")
     parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only this scenario")
     parser.add_argument("--no-write", action="store_true", help="do not write benchmarks/results/")
     parser.add_argument("--callgrind", nargs=2, metavar=("SCENARIO", "CONTENDER"))
@@ -374,31 +351,42 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.callgrind:
         scenario, contender = args.callgrind
-        if scenario not in SCENARIOS or contender not in CONTENDERS:
-            parser.error(f"--callgrind takes one of {SCENARIOS} and one of {CONTENDERS}")
-        run_callgrind(scenario, contender, args.capture, args.calls or 200)
+        if scenario not in SCENARIOS or contender not in (*CONTENDERS, NO_METRICS):
+            parser.error(f"--callgrind takes one of {SCENARIOS} and one of {(*CONTENDERS, NO_METRICS)}")
+        run_callgrind(scenario, contender, args.capture, args.calls or 100, args.chunks)
         return
     if args.callgrind_report:
-        callgrind_report(args.callgrind_report, args.capture, args.calls or 200)
+        callgrind_report(args.callgrind_report, args.capture, args.calls or 100, args.chunks)
         return
-    rounds = args.rounds or (3 if args.quick else 21)
-    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    calls = args.calls or (20 if args.quick else 200)
+    # Short batches, many rounds: on a shared machine the speed drifts within seconds, and a contender's
+    # batch is only compared with the other batches of its own round.
+    rounds = args.rounds or (3 if args.quick else 60)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
+    calls = args.calls or (20 if args.quick else 50)
     stream_calls = max(1, calls // 5)  # a streamed call costs ~8x a plain one
+    contenders = (*CONTENDERS, NO_METRICS) if args.nometrics else CONTENDERS
     started = time.perf_counter()
     bench = Bench()
     report: dict[str, Any] = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": shlex.join(["python", *sys.argv]),
         "machine": machine(),
-        "config": {"rounds": rounds, "warmup": warmup, "calls": calls, "stream_calls": stream_calls},
+        "config": {
+            "rounds": rounds,
+            "warmup": warmup,
+            "calls": calls,
+            "stream_calls": stream_calls,
+            "contenders": contenders,
+        },
         "results": [],
     }
-    for case in make_cases(args.only or SCENARIOS):
+    for case in make_cases(args.only or SCENARIOS, args.chunks):
         bench.calibrate(case)
         n = stream_calls if case.chunks > 1 else calls
-        print(f"{case.label}: {rounds} rounds x {len(CONTENDERS)} contenders x {n} calls", flush=True)
-        report["results"].append(measure(bench, case, rounds, warmup, n))
+        print(f"{case.label}: {rounds} rounds x {len(contenders)} contenders x {n} calls", flush=True)
+        report["results"].append(
+            measure(bench, case, contenders=contenders, rounds=rounds, warmup=warmup, calls=n)
+        )
     report["switch_us"] = statistics.median(bench.switch_ns) / 1000
     expected = sum((warmup + rounds) * r["calls"] + 1 for r in report["results"])  # +1: calibration
     recorded = bench.duration_points()

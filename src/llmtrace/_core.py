@@ -380,6 +380,13 @@ def _with_estimate(request: LLMRequest, response: LLMResponse) -> LLMResponse:
 
 
 def _error_type(exc: BaseException) -> str:
+    # semconv prefers the provider's error code: botocore's ClientError/EventStreamError carry it
+    # (e.g. "ThrottlingException") where the class name is generic.
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if isinstance(code, str) and code:
+            return code
     return type(exc).__qualname__ or sc.OTHER
 
 

@@ -65,6 +65,10 @@ def _finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
         if endpoint.accumulator is not None and (
             endpoint.is_stream(result) if endpoint.is_stream is not None else call.request.stream
         ):
+            # by the result, too: a plain method may return an async generator (an `async def` with yield);
+            # an object that is both (LiteLLM's CustomStreamWrapper) is read as the call's kind says
+            kind = type(result)
+            is_async = is_async or (hasattr(kind, "__anext__") and not hasattr(kind, "__next__"))
             proxy = AsyncStreamProxy if is_async else StreamProxy
             return proxy(result, call, endpoint.accumulator(call.request, capture))
         call.finish(endpoint.response(result, capture) if call.wants_response else None)

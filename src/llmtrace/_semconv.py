@@ -97,6 +97,10 @@ OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 OPENAI_RESPONSE_SYSTEM_FINGERPRINT: Final = "openai.response.system_fingerprint"
 
+# --- AWS Bedrock refinements --------------------------------------------------------------------
+AWS_BEDROCK_GUARDRAIL_ID: Final = "aws.bedrock.guardrail.id"
+AWS_REQUEST_ID: Final = "aws.request_id"  # core semconv (AWS SDK): the x-amzn-RequestId of the response
+
 # --- cost: the open semconv proposal (semantic-conventions-genai PR #443, not merged; names here only) -
 GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
 GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
@@ -119,6 +123,9 @@ LLMTRACE_RETRIEVAL_SCORE_SPREAD: Final = "llmtrace.retrieval.score.spread"
 LLMTRACE_RETRIEVAL_DISTANCE_MIN: Final = "llmtrace.retrieval.distance.min"
 LLMTRACE_RETRIEVAL_DISTANCE_MAX: Final = "llmtrace.retrieval.distance.max"
 LLMTRACE_RETRIEVAL_DISTANCE_SPREAD: Final = "llmtrace.retrieval.distance.spread"
+LLMTRACE_LITELLM_MODEL: Final = "llmtrace.litellm.model"  # the model string given to LiteLLM, if routed
+LLMTRACE_LITELLM_RESPONSE_COST: Final = "llmtrace.litellm.response_cost"  # LiteLLM's own estimate, USD
+LLMTRACE_LITELLM_CACHE_HIT: Final = "llmtrace.litellm.cache_hit"  # answered from LiteLLM's cache
 
 # --- metrics ------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -147,6 +154,7 @@ COST_BUCKETS: Final = (
 # --- values -------------------------------------------------------------------------------------
 OP_CHAT: Final = "chat"
 OP_TEXT_COMPLETION: Final = "text_completion"
+OP_GENERATE_CONTENT: Final = "generate_content"
 OP_EMBEDDINGS: Final = "embeddings"
 OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_EXECUTE_TOOL: Final = "execute_tool"

@@ -60,7 +60,7 @@ class _Base:
         delattr(self.__wrapped__, name)
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type[Any]:  # noqa: PLE0302 - isinstance() must see the SDK's class
+    def __class__(self) -> type[Any]:  # isinstance() must see the SDK's class
         return type(self.__wrapped__)
 
     def __repr__(self) -> str:

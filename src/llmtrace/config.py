@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 class Settings(BaseModel):
     """Everything `llmtrace.instrument()` can be told. Each field is also ``LLMTRACE_<FIELD>``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     providers: tuple[str, ...] | None = None
     """Instrument only these providers (default: every one that is installed)."""

@@ -36,6 +36,8 @@ class Case:
     error_type: type[BaseException] | Callable[[], type[BaseException]]
     is_async: tuple[bool, ...] = (False, True)
     extra: dict[str, Scenario] = field(default_factory=dict)
+    response_model: bool = True
+    """Whether its responses name the model that answered (Cohere's name none)."""
 
 
 async def _first_then_leave(stream: Any) -> Any:
@@ -159,6 +161,69 @@ def _anthropic_bad_request() -> type[BaseException]:
     return anthropic.BadRequestError
 
 
+# --- Amazon Bedrock (boto3 has no async client) -----------------------------------------------------
+
+_BEDROCK = CASSETTES / "bedrock"
+_BEDROCK_ERRORS: list[type[BaseException]] = []
+
+
+def _bedrock(name: str, **kwargs: Any) -> Any:
+    from replay_bedrock import bedrock_client
+
+    return bedrock_client(_BEDROCK / name, **kwargs)[0]
+
+
+def _bedrock_invoke(name: str, model: str, **kwargs: Any) -> Any:
+    from replay import load_cassette
+
+    client = _bedrock(name, **kwargs)
+    body = load_cassette(_BEDROCK / name).interactions[0].request.body
+    return client, {"modelId": model, "body": body}
+
+
+def _bedrock_nonstream(is_async: bool) -> Any:
+    client, params = _bedrock_invoke("invoke_model_anthropic_claude-v2.yaml", "anthropic.claude-v2")
+    return client.invoke_model(**params)
+
+
+def _bedrock_stream(is_async: bool, leave_early: bool = False) -> Any:
+    name = "invoke_model_stream_anthropic_claude-v2.yaml"
+    client, params = _bedrock_invoke(name, "anthropic.claude-v2")
+    stream = client.invoke_model_with_response_stream(**params)["body"]
+    return next(iter(stream)) if leave_early else list(stream)
+
+
+def _bedrock_tools(is_async: bool) -> Any:
+    name = "invoke_model_tool_use_claude-3-5-sonnet_two_turns.yaml"
+    client, params = _bedrock_invoke(name, "us.anthropic.claude-3-5-sonnet-20240620-v1:0", interactions=[0])
+    return client.invoke_model(**params)
+
+
+def _bedrock_error(is_async: bool) -> BaseException:
+    client = _bedrock("converse_error_400_invalid_model.yaml")
+    _BEDROCK_ERRORS.append(client.exceptions.ValidationException)  # botocore makes the class per session
+    params = {"modelId": "does-not-exist", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
+    return _raises(lambda: client.converse(**params))
+
+
+def _from_module(module: str, **case: Any) -> Case:
+    """A case whose scenarios are a test module's ``contract_nonstream``, ``contract_stream`` (with
+    ``leave_early``), ``contract_tool_call``, ``contract_error`` and ``contract_error_type``."""
+
+    def scenarios() -> Any:
+        return importlib.import_module(module)
+
+    return Case(
+        nonstream=lambda is_async: scenarios().contract_nonstream(is_async),
+        stream=lambda is_async: scenarios().contract_stream(is_async),
+        stream_break=lambda is_async: scenarios().contract_stream(is_async, leave_early=True),
+        tool_call=lambda is_async: scenarios().contract_tool_call(is_async),
+        error=lambda is_async: scenarios().contract_error(is_async),
+        error_type=lambda: scenarios().contract_error_type(),
+        **case,
+    )
+
+
 CASES: dict[str, Case] = {
     "openai": Case(
         provider="openai",
@@ -180,7 +245,66 @@ CASES: dict[str, Case] = {
         error=_anthropic_error,
         error_type=_anthropic_bad_request,
     ),
+    "bedrock": Case(
+        provider="aws.bedrock",
+        sdk="boto3",
+        nonstream=_bedrock_nonstream,
+        stream=_bedrock_stream,
+        stream_break=lambda is_async: _bedrock_stream(is_async, leave_early=True),
+        tool_call=_bedrock_tools,
+        error=_bedrock_error,
+        error_type=lambda: _BEDROCK_ERRORS[-1],
+        is_async=(False,),
+    ),
+    # google-genai and mistralai: the scenarios are in tests/replay_google_genai.py, tests/replay_mistralai.py
+    "google_genai": Case(
+        provider="gcp.gemini",
+        sdk="google.genai",
+        nonstream=lambda is_async: _genai().contract_nonstream(is_async),
+        stream=lambda is_async: _genai().contract_stream(is_async),
+        stream_break=lambda is_async: _genai().contract_stream(is_async, leave_early=True),
+        tool_call=lambda is_async: _genai().contract_tool_call(is_async),
+        error=lambda is_async: _genai().contract_error(is_async),
+        error_type=lambda: _genai().contract_error_type(),
+    ),
+    "mistralai": Case(
+        provider="mistral_ai",
+        sdk="mistralai",
+        nonstream=lambda is_async: _mistral().contract_nonstream(is_async),
+        stream=lambda is_async: _mistral().contract_stream(is_async),
+        stream_break=lambda is_async: _mistral().contract_stream(is_async, leave_early=True),
+        tool_call=lambda is_async: _mistral().contract_tool_call(is_async),
+        error=lambda is_async: _mistral().contract_error(is_async),
+        error_type=lambda: _mistral().sdk_error(),
+    ),
+    # LiteLLM routed to Anthropic (which it speaks HTTP to itself): tests/replay_litellm.py
+    "litellm": Case(
+        provider="anthropic",
+        sdk="litellm",
+        nonstream=lambda is_async: _litellm().contract_nonstream(is_async),
+        stream=lambda is_async: _litellm().contract_stream(is_async),
+        stream_break=lambda is_async: _litellm().contract_stream(is_async, leave_early=True),
+        tool_call=lambda is_async: _litellm().contract_tool_call(is_async),
+        error=lambda is_async: _litellm().contract_error(is_async),
+        error_type=lambda: _litellm().contract_error_type(),
+    ),
+    # cohere, groq, ollama: the scenarios are in tests/replay_cohere.py, replay_groq.py, replay_ollama.py
+    "cohere": _from_module("replay_cohere", provider="cohere", sdk="cohere", response_model=False),
+    "groq": _from_module("replay_groq", provider="groq", sdk="groq"),
+    "ollama": _from_module("replay_ollama", provider="ollama", sdk="ollama"),
 }
+
+
+def _genai() -> Any:
+    return importlib.import_module("replay_google_genai")
+
+
+def _mistral() -> Any:
+    return importlib.import_module("replay_mistralai")
+
+
+def _litellm() -> Any:
+    return importlib.import_module("replay_litellm")
 
 
 def installed(case: Case) -> bool:

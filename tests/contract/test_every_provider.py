@@ -12,7 +12,7 @@ import importlib
 import json
 
 import pytest
-from cases import CASES, Case
+from cases import CASES, Case, installed
 from opentelemetry.trace import SpanKind, StatusCode
 
 import llmtrace
@@ -22,10 +22,12 @@ from scenarios import assert_restored, assert_wrapped_once, patch_targets
 
 PROVIDERS = sorted(name for name in REGISTRY if name not in FRAMEWORKS)
 SCENARIOS = ("nonstream", "stream", "stream_break", "tool_call", "error")
+# The providers whose SDK this environment has: nox installs every SDK's newest release in `tests`
+# (litellm, which pins openai < 3, in `tests_litellm`) and each oldest release in its own session.
+TESTABLE = [name for name in PROVIDERS if name in CASES and installed(CASES[name])]
 RUNS = [
     pytest.param(name, scenario, is_async, id=f"{name}-{scenario}-{'async' if is_async else 'sync'}")
-    for name in PROVIDERS
-    if name in CASES
+    for name in TESTABLE
     for scenario in SCENARIOS
     for is_async in CASES[name].is_async
 ]
@@ -52,11 +54,12 @@ def the_span(t, case: Case):
     return span
 
 
-def assert_usage(span) -> None:
+def assert_usage(span, case: Case) -> None:
     attributes = span.attributes
     assert attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
     assert attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
-    assert attributes[sc.GEN_AI_RESPONSE_MODEL]
+    if case.response_model:
+        assert attributes[sc.GEN_AI_RESPONSE_MODEL]
     assert attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS]
 
 
@@ -80,11 +83,11 @@ def test_contract(instrument, name, scenario, is_async):
     assert span.status.status_code is StatusCode.UNSET
     assert sc.ERROR_TYPE not in attributes
     if scenario == "nonstream":
-        assert_usage(span)
+        assert_usage(span, case)
         assert sc.GEN_AI_REQUEST_STREAM not in attributes
         assert json.loads(attributes[sc.GEN_AI_OUTPUT_MESSAGES])
     elif scenario == "stream":
-        assert_usage(span)
+        assert_usage(span, case)
         assert attributes[sc.GEN_AI_REQUEST_STREAM] is True
         assert attributes[sc.LLMTRACE_STREAM_CHUNKS] == len(result) > 1
         assert (
@@ -96,7 +99,7 @@ def test_contract(instrument, name, scenario, is_async):
         assert attributes[sc.LLMTRACE_STREAM_CHUNKS] == 1
         assert attributes[sc.LLMTRACE_STREAM_ABANDONED] is True
     elif scenario == "tool_call":
-        assert_usage(span)
+        assert_usage(span, case)
         [message] = json.loads(attributes[sc.GEN_AI_OUTPUT_MESSAGES])[:1]
         calls = [p for p in message["parts"] if p["type"] == "tool_call"]
         assert calls and all(c["name"] for c in calls)
@@ -104,7 +107,7 @@ def test_contract(instrument, name, scenario, is_async):
         assert json.loads(attributes[sc.GEN_AI_TOOL_DEFINITIONS])[0]["name"]
 
 
-@pytest.mark.parametrize("name", [n for n in PROVIDERS if n in CASES])
+@pytest.mark.parametrize("name", TESTABLE)
 def test_contract_uninstrument_restores_the_sdk(telemetry, name):
     module = importlib.import_module(REGISTRY[name])
     targets = patch_targets(module.PATCHES)

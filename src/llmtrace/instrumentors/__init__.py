@@ -6,6 +6,13 @@ from __future__ import annotations
 REGISTRY: dict[str, str] = {
     "openai": "llmtrace.instrumentors.openai",
     "anthropic": "llmtrace.instrumentors.anthropic",
+    "bedrock": "llmtrace.instrumentors.bedrock",
+    "cohere": "llmtrace.instrumentors.cohere",
+    "groq": "llmtrace.instrumentors.groq",
+    "ollama": "llmtrace.instrumentors.ollama",
+    "google_genai": "llmtrace.instrumentors.google_genai",
+    "mistralai": "llmtrace.instrumentors.mistralai",
+    "litellm": "llmtrace.instrumentors.litellm",
     "langchain": "llmtrace.instrumentors.langchain",
     "llama_index": "llmtrace.instrumentors.llama_index",
     "chromadb": "llmtrace.instrumentors.chromadb",
