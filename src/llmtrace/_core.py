@@ -442,24 +442,25 @@ def _add_content(out: dict[str, AttributeValue], request: LLMRequest, limit: int
 _OMITTED = "…[truncated]"
 
 
+def _clip(node: Any, limit: int, state: list[bool]) -> Any:
+    # Module-level (not a closure): a recursive closure is a reference cycle per call for the GC.
+    if isinstance(node, str):
+        if len(node) > limit:
+            state[0] = True
+            return node[:limit] + _OMITTED
+        return node
+    if isinstance(node, dict):
+        return {k: _clip(v, limit, state) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return [_clip(v, limit, state) for v in node]
+    return node
+
+
 def _to_json(value: list[Any], limit: int) -> tuple[str, bool]:
     """Serialize content per the GenAI JSON schema, truncating long strings and, past 4x the limit,
     the oldest messages, so the result is always valid JSON of bounded size."""
     state = [False]
-
-    def clip(node: Any) -> Any:
-        if isinstance(node, str):
-            if len(node) > limit:
-                state[0] = True
-                return node[:limit] + _OMITTED
-            return node
-        if isinstance(node, dict):
-            return {k: clip(v) for k, v in node.items()}
-        if isinstance(node, (list, tuple)):
-            return [clip(v) for v in node]
-        return node
-
-    items = [clip(v) for v in value]
+    items = [_clip(v, limit, state) for v in value]
     text = json.dumps(items, ensure_ascii=False, default=str, separators=(",", ":"))
     dropped = 0
     while len(text) > 4 * limit and len(items) > 1:

@@ -16,7 +16,11 @@ def given(kwargs: Mapping[str, Any], key: str) -> Any:
     """The request's value for `key`: from ``extra_body`` (sent over the keyword arguments) or the
     keyword argument, treating the SDK's NOT_GIVEN / omit sentinels as absent."""
     extra = kwargs.get("extra_body")
-    value = extra.get(key) if isinstance(extra, Mapping) and key in extra else kwargs.get(key)
+    # extra_body is almost always absent: skip the (slow) Mapping ABC check then
+    if extra is not None and isinstance(extra, Mapping) and key in extra:
+        value = extra.get(key)
+    else:
+        value = kwargs.get(key)
     if value is None or type(value).__name__ in ("NotGiven", "Omit"):
         return None
     return value
