@@ -92,4 +92,5 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Per-call overhead against an un-instrumented call and a bare OTel span."""
     session.install("-e", ".", "openai")
+    _tiktoken_files(session)  # for --tokens
     session.run("python", "benchmarks/bench.py", *session.posargs)

@@ -335,6 +335,26 @@ def callgrind_report(scenario: str, capture: bool, calls: int, chunks: int) -> N
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
+def token_counting(rounds: int = 7, repeat: int = 50) -> None:
+    """Microseconds per 1,000 tokens of llmtrace's fallback counting (off the caller's thread in use):
+    tiktoken o200k_base and cl100k_base (needs TIKTOKEN_CACHE_DIR offline) and the chars/4 estimate."""
+    from llmtrace import tokens
+
+    text = _wire.MESSAGES[1]["content"] + " " + " ".join(_wire.MESSAGES[0]["content"] for _ in range(60))
+    print("| tokenizer | tokens in text | µs per 1k tokens (min of rounds) |\n|---|---|---|")
+    for model in ("gpt-4o-mini", "gpt-4", "claude-3-haiku"):
+        count, tokenizer = tokens.count_tokens([text], model)  # loads the encoding once
+        best = min(_time_counting(tokens.count_tokens, text, model, repeat) for _ in range(rounds))
+        print(f"| {tokenizer} ({model}) | {count} | {best / count * 1000:.1f} |")
+
+
+def _time_counting(count: Any, text: str, model: str, repeat: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(repeat):
+        count([text], model)
+    return (time.perf_counter_ns() - start) / repeat / 1000
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few rounds and calls (CI smoke test)")
@@ -348,7 +368,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--callgrind", nargs=2, metavar=("SCENARIO", "CONTENDER"))
     parser.add_argument("--callgrind-report", choices=SCENARIOS, metavar="SCENARIO")
     parser.add_argument("--capture", action="store_true", help="content capture on (callgrind modes)")
+    parser.add_argument("--tokens", action="store_true", help="token counting cost per 1k tokens, then exit")
     args = parser.parse_args(argv)
+    if args.tokens:
+        token_counting()
+        return
     if args.callgrind:
         scenario, contender = args.callgrind
         if scenario not in SCENARIOS or contender not in (*CONTENDERS, NO_METRICS):
