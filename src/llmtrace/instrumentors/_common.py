@@ -10,6 +10,7 @@ Server = tuple[str, "str | None", "int | None"]
 """(gen_ai.provider.name, server.address, server.port)"""
 
 _servers: dict[str, Server] = {}
+_by_client: dict[int, tuple[Any, Server]] = {}
 
 
 def given(kwargs: Mapping[str, Any], key: str) -> Any:
@@ -24,6 +25,20 @@ def given(kwargs: Mapping[str, Any], key: str) -> Any:
     if value is None or type(value).__name__ in ("NotGiven", "Omit"):
         return None
     return value
+
+
+_SENTINELS = ("NotGiven", "Omit")
+
+
+def present(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments the caller gave, as one plain dict: SDK sentinels and None dropped, ``extra_body``
+    laid over them (the SDK sends it over the keyword arguments). Built once per call, so mappers read
+    it with plain ``dict.get``."""
+    out = {k: v for k, v in kwargs.items() if v is not None and type(v).__name__ not in _SENTINELS}
+    extra = out.get("extra_body")
+    if extra is not None and isinstance(extra, Mapping):
+        out.update((k, v) for k, v in extra.items() if v is not None)
+    return out
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -49,10 +64,17 @@ def server(instance: Any, provider_of: Callable[[str, str | None, int | None], s
     """
     client = getattr(instance, "_client", None)
     base = getattr(client, "base_url", None)
+    # Fast path: the same client with the same base URL object as last time (ids can be reused by a
+    # later client, but then its base_url is another object).
+    fast = _by_client.get(id(client))
+    if fast is not None and fast[0] is base:
+        return fast[1]
     name = type(client).__name__
     key = f"{name}|{base}"
     cached = _servers.get(key)
     if cached is not None:
+        if len(_by_client) < 1024:
+            _by_client[id(client)] = (base, cached)
         return cached
     host = getattr(base, "host", None) or None
     port = getattr(base, "port", None)

@@ -14,7 +14,7 @@ from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
 from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _openai_content as content
-from llmtrace.instrumentors._common import given, server
+from llmtrace.instrumentors._common import present, server
 
 PROVIDER = "openai"
 
@@ -48,7 +48,7 @@ def _provider_of(client: str, host: str | None, port: int | None) -> str:
 
 def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type: str | None) -> LLMRequest:
     provider, host, port = server(instance, _provider_of)
-    model = given(kwargs, "model")
+    model = kwargs.get("model")
     params: dict[str, Any] = {}
     for key, attr in (
         ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
@@ -57,20 +57,18 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
         ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
         ("seed", sc.GEN_AI_REQUEST_SEED),
     ):
-        value = given(kwargs, key)
+        value = kwargs.get(key)
         if value is not None:
             params[attr] = value
     max_tokens = (
-        given(kwargs, "max_completion_tokens")
-        or given(kwargs, "max_tokens")
-        or given(kwargs, "max_output_tokens")
+        kwargs.get("max_completion_tokens") or kwargs.get("max_tokens") or kwargs.get("max_output_tokens")
     )
     if max_tokens is not None:
         params[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    stop = given(kwargs, "stop")
+    stop = kwargs.get("stop")
     if stop is not None:
         params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
-    n = given(kwargs, "n")
+    n = kwargs.get("n")
     if n is not None and n != 1:
         params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
     output_type = _output_type(kwargs)
@@ -79,7 +77,7 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
     if provider in ("openai", "azure.ai.openai"):
         if api_type is not None:
             params[sc.OPENAI_API_TYPE] = api_type
-        tier = given(kwargs, "service_tier")
+        tier = kwargs.get("service_tier")
         if tier is not None and tier != "auto":
             params[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
     return LLMRequest(
@@ -88,15 +86,15 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
         model=model,
         server_address=host,
         server_port=port,
-        stream=bool(given(kwargs, "stream")),
+        stream=bool(kwargs.get("stream")),
         params=params,
     )
 
 
 def _output_type(kwargs: Mapping[str, Any]) -> str | None:
-    fmt = given(kwargs, "response_format") or given(kwargs, "text_format")  # text_format: responses.parse()
+    fmt = kwargs.get("response_format") or kwargs.get("text_format")  # text_format: responses.parse()
     if fmt is None:
-        text = given(kwargs, "text")
+        text = kwargs.get("text")
         fmt = text.get("format") if isinstance(text, Mapping) else None
         if fmt is None:
             return None
@@ -170,18 +168,19 @@ def is_sdk_stream(result: Any) -> bool:
 
 def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``chat.completions.create/parse`` arguments."""
+    kwargs = present(kwargs)
     request = _request(instance, kwargs, sc.OP_CHAT, "chat_completions")
-    effort = given(kwargs, "reasoning_effort")
+    effort = kwargs.get("reasoning_effort")
     if effort is not None:
         request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = effort
-    messages = given(kwargs, "messages")
+    messages = kwargs.get("messages")
     request.prompt_texts = lambda: content.message_texts(messages)
     if request.stream:
-        options = given(kwargs, "stream_options")
+        options = kwargs.get("stream_options")
         request.expects_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
     if capture:
         request.input_messages = content.chat_input_messages(messages)
-        tools = content.tool_definitions(given(kwargs, "tools"), given(kwargs, "functions"))
+        tools = content.tool_definitions(kwargs.get("tools"), kwargs.get("functions"))
         request.tool_definitions = tools or None
     return request
 
@@ -325,8 +324,9 @@ class ChatAccumulator:
 
 def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map legacy ``completions.create`` arguments."""
+    kwargs = present(kwargs)
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION, None)
-    prompt = given(kwargs, "prompt")
+    prompt = kwargs.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
     request.prompt_texts = lambda: [p if isinstance(p, str) else str(p) for p in prompts]
     if capture:
@@ -397,8 +397,9 @@ class CompletionAccumulator:
 
 def embeddings_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``embeddings.create`` arguments (embeddings carry no content attributes)."""
+    kwargs = present(kwargs)
     request = _request(instance, kwargs, sc.OP_EMBEDDINGS, None)
-    encoding = given(kwargs, "encoding_format")
+    encoding = kwargs.get("encoding_format")
     if encoding is not None:
         request.params[sc.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
     return request
@@ -428,23 +429,24 @@ def embeddings_response(result: Any, capture: bool) -> LLMResponse | None:
 
 def responses_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``responses.create/parse`` arguments."""
+    kwargs = present(kwargs)
     request = _request(instance, kwargs, sc.OP_CHAT, "responses")
-    reasoning = given(kwargs, "reasoning")
+    reasoning = kwargs.get("reasoning")
     if isinstance(reasoning, Mapping) and reasoning.get("effort"):
         request.params[sc.GEN_AI_REQUEST_REASONING_LEVEL] = reasoning["effort"]
-    previous = given(kwargs, "previous_response_id")
+    previous = kwargs.get("previous_response_id")
     if previous:
         request.params[sc.GEN_AI_REQUEST_PREVIOUS_RESPONSE_ID] = previous
-    conversation = given(kwargs, "conversation")
+    conversation = kwargs.get("conversation")
     conversation_id = conversation.get("id") if isinstance(conversation, Mapping) else conversation
     if isinstance(conversation_id, str):
         request.params[sc.GEN_AI_CONVERSATION_ID] = conversation_id
     if capture:
-        request.input_messages = content.responses_input_messages(given(kwargs, "input"))
-        instructions = given(kwargs, "instructions")
+        request.input_messages = content.responses_input_messages(kwargs.get("input"))
+        instructions = kwargs.get("instructions")
         if isinstance(instructions, str):
             request.system_instructions = [{"type": "text", "content": instructions}]
-        request.tool_definitions = content.tool_definitions(given(kwargs, "tools")) or None
+        request.tool_definitions = content.tool_definitions(kwargs.get("tools")) or None
     return request
 
 
