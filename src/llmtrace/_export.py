@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -45,6 +46,10 @@ def span_processor(settings: Settings) -> SpanProcessor | None:
         # Bounded queue, export off the caller's thread: with the backend down, spans are dropped
         # (never the application's time or memory).
         return BatchSpanProcessor(OTLPSpanExporter())
+    if settings.exporter.startswith("file"):
+        from llmtrace import _file_export
+
+        return _file_export.span_processor(settings)
     return None
 
 
@@ -108,7 +113,7 @@ def logger_provider(settings: Settings, explicit: Any, create: bool) -> tuple[An
     current = _logs.get_logger_provider()
     if type(current).__name__ != "ProxyLoggerProvider":
         return current, False
-    if settings.exporter == "none" or not create:
+    if settings.exporter == "none" or settings.exporter.startswith("file") or not create:
         return None, False
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
@@ -197,35 +202,66 @@ class TreeConsoleExporter(SpanExporter):
 
     def _print(self, spans: list[ReadableSpan]) -> None:
         out = self._out or sys.stderr
-        by_id = {s.context.span_id: s for s in spans if s.context}
-        children: dict[int | None, list[ReadableSpan]] = {}
-        for span in spans:
-            parent = span.parent.span_id if span.parent and span.parent.span_id in by_id else None
-            children.setdefault(parent, []).append(span)
-        for group in children.values():
-            group.sort(key=lambda s: s.start_time or 0)
-        trace_id = spans[0].context.trace_id if spans[0].context else 0
-        lines = [f"trace {trace_id:032x}"]
-
-        def total(span: ReadableSpan) -> float:
-            kids = children.get(span.context.span_id if span.context else None, [])
-            own = (span.attributes or {}).get(sc.GEN_AI_USAGE_COST_AMOUNT)
-            return (own if isinstance(own, (int, float)) else 0.0) + sum(total(k) for k in kids)
-
-        def walk(span: ReadableSpan, prefix: str, last: bool) -> None:
-            kids = children.get(span.context.span_id if span.context else None, [])
-            line = describe(span)
-            if kids and sc.GEN_AI_USAGE_COST_AMOUNT not in (span.attributes or {}):
-                line += f"  total {usd(total(span))}"
-            lines.append(f"{prefix}{'└─ ' if last else '├─ '}{line}")
-            for i, kid in enumerate(kids):
-                walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
-
-        roots = children.get(None, [])
-        for i, root in enumerate(roots):
-            walk(root, "", i == len(roots) - 1)
-        out.write("\n".join(lines) + "\n")
+        out.write("\n".join(render_tree([TreeSpan.of(s) for s in spans])) + "\n")
         out.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSpan:
+    """What the tree needs of a span; made from a ReadableSpan or from a stored OTLP/JSON span."""
+
+    trace_id: int
+    span_id: int
+    parent_id: int | None
+    remote_parent: bool
+    name: str
+    start: int
+    end: int
+    attributes: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, span: ReadableSpan) -> TreeSpan:
+        context, parent = span.context, span.parent
+        return cls(
+            context.trace_id if context else 0,
+            context.span_id if context else 0,
+            parent.span_id if parent else None,
+            bool(parent and parent.is_remote),
+            span.name,
+            span.start_time or 0,
+            span.end_time or 0,
+            span.attributes or {},
+        )
+
+
+def render_tree(spans: Sequence[TreeSpan]) -> list[str]:
+    """The lines of one trace drawn as a tree: children by start time, cost totals on parents."""
+    by_id = {s.span_id: s for s in spans}
+    children: dict[int | None, list[TreeSpan]] = {}
+    for span in spans:
+        children.setdefault(span.parent_id if span.parent_id in by_id else None, []).append(span)
+    for group in children.values():
+        group.sort(key=lambda s: s.start)
+    lines = [f"trace {spans[0].trace_id if spans else 0:032x}"]
+
+    def total(span: TreeSpan) -> float:
+        own = span.attributes.get(sc.GEN_AI_USAGE_COST_AMOUNT)
+        kids = children.get(span.span_id, [])
+        return (own if isinstance(own, (int, float)) else 0.0) + sum(total(k) for k in kids)
+
+    def walk(span: TreeSpan, prefix: str, last: bool) -> None:
+        kids = children.get(span.span_id, [])
+        line = describe(span)
+        if kids and sc.GEN_AI_USAGE_COST_AMOUNT not in span.attributes:
+            line += f"  total {usd(total(span))}"
+        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{line}")
+        for i, kid in enumerate(kids):
+            walk(kid, prefix + ("   " if last else "│  "), i == len(kids) - 1)
+
+    roots = children.get(None, [])
+    for i, root in enumerate(roots):
+        walk(root, "", i == len(roots) - 1)
+    return lines
 
 
 def usd(amount: float) -> str:
@@ -233,10 +269,10 @@ def usd(amount: float) -> str:
     return "$" + (f"{amount:.8f}".rstrip("0").rstrip(".") if amount else "0")
 
 
-def describe(span: ReadableSpan) -> str:
+def describe(span: TreeSpan) -> str:
     """One line about a span: name, duration, tokens, cost, error."""
-    attrs = span.attributes or {}
-    duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+    attrs = span.attributes
+    duration = (span.end - span.start) / 1e6
     bits = [span.name, f"{duration:.1f} ms"]
     ttfc = attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
     if isinstance(ttfc, (int, float)):
@@ -259,11 +295,11 @@ def describe(span: ReadableSpan) -> str:
         bits.append(f"docs={count}{scores}")
     reasons = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     if reasons:
-        bits.append("finish=" + ",".join(str(r) for r in reasons))  # type: ignore[union-attr]
+        bits.append("finish=" + ",".join(str(r) for r in reasons))
     error = attrs.get(sc.ERROR_TYPE)
     if error is not None:
         bits.append(f"ERROR {error}")
-    if span.parent is None or span.parent.is_remote:
+    if span.parent_id is None or span.remote_parent:
         bits.extend(f"{label}={attrs[key]!s}" for key, label in _WHO.items() if key in attrs)
     return "  ".join(bits)
 

@@ -15,6 +15,8 @@ ExporterName = Literal["otlp", "console", "none"]
 _TRUE = {"1", "true", "yes", "on"}
 # Values of the standard OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT that put content on spans.
 _OTEL_CONTENT_ON = {"span_only", "span_and_event", "true"}
+# Values of the standard OTEL_TRACES_EXPORTER llmtrace can honour (when LLMTRACE_EXPORTER is unset).
+_OTEL_TRACES_EXPORTERS = {"otlp": "otlp", "otlp_proto_http": "otlp", "console": "console", "none": "none"}
 
 
 class ConfigError(ValueError):
@@ -36,8 +38,13 @@ class Settings(BaseModel):
     """Captured text longer than this many characters is truncated, keeping the JSON valid."""
     service_name: str | None = None
     """``service.name`` of a provider llmtrace creates (default: ``OTEL_SERVICE_NAME`` or the SDK's)."""
-    exporter: ExporterName = "otlp"
-    """Where spans go when llmtrace creates the TracerProvider."""
+    exporter: str = "otlp"
+    """Where spans go when llmtrace creates the TracerProvider: ``otlp``, ``console``, ``none``, or
+    ``file`` / ``file:<path>`` (OTLP/JSON lines, default path ``llmtrace.jsonl``)."""
+    file_max_bytes: int = Field(default=100_000_000, ge=1024)
+    """With the file exporter, rotate the file once it reaches this size."""
+    file_backups: int = Field(default=5, ge=0)
+    """With the file exporter, keep this many rotated files (``<path>.1`` is the newest)."""
     metrics_exporter: ExporterName | None = None
     """Where metrics go (default: ``otlp`` with the OTLP exporter, ``none`` otherwise)."""
     metrics_endpoint: str | None = None
@@ -58,6 +65,14 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(p.strip() for p in value.split(",") if p.strip())
         return value
+
+    @field_validator("exporter")
+    @classmethod
+    def _exporter(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("otlp", "console", "none", "file") or (value.startswith("file:") and value[5:].strip()):
+            return value
+        raise ValueError("expected otlp, console, none, file or file:<path>")
 
     @field_validator("model_aliases", mode="before")
     @classmethod
@@ -88,6 +103,11 @@ def load_settings(kwargs: Mapping[str, Any], environ: Mapping[str, str] | None =
         if otel:
             values["capture_content"] = otel.strip().lower() in _OTEL_CONTENT_ON
             origin["capture_content"] = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+    if "exporter" not in values:
+        traces = _OTEL_TRACES_EXPORTERS.get(env.get("OTEL_TRACES_EXPORTER", "").split(",")[0].strip().lower())
+        if traces:
+            values["exporter"] = traces
+            origin["exporter"] = "OTEL_TRACES_EXPORTER"
     for name, value in kwargs.items():
         if value is not None:
             values[name] = value
