@@ -13,6 +13,8 @@ nox.options.error_on_missing_interpreters = False
 nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck"]
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
+EXAMPLES_DEPS = ["fastapi"]  # examples/fastapi_service.py, run by tests/examples
+DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.27", "ruff"]
 # The oldest supported release of each provider SDK, each tested in its own session (their pins
 # cannot all share one environment), with the pins that release needs.
 OLDEST = {
@@ -47,7 +49,7 @@ def _tiktoken_files(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
-    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST)
+    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST, *EXAMPLES_DEPS)
     _tiktoken_files(session)
     session.run("pytest", "--ignore=tests/instrumentors/test_litellm.py", *session.posargs)
 
@@ -83,6 +85,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the library."""
     session.install("-e", ".", "mypy", "openai")
     session.run("mypy")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (MkDocs, into site/); any warning fails the build."""
+    session.install("-e", ".", *DOCS_DEPS)
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # mkdocs-material's end-of-life banner
+    session.run("mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session
