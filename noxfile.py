@@ -10,7 +10,7 @@ import nox
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck"]
+nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck", "docs"]
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 EXAMPLES_DEPS = ["fastapi"]  # examples/fastapi_service.py, run by tests/examples
