@@ -12,8 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,16 +73,6 @@ def children(spans: list[Span], parent: Span) -> list[Span]:
 
 def named(spans: list[Span], name: str) -> list[Span]:
     return [s for s in spans if s.name == name]
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    server = Sink()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def run_example(script: str, *args: str, sink: Sink | None = None) -> subprocess.CompletedProcess[str]:
@@ -178,13 +166,11 @@ def test_demo_trace_is_the_one_the_readme_shows(sink):
         assert_priced_call(chat)
         assert chat.attributes["gen_ai.prompt.name"] == "support-answer"
     assert chats[0].attributes["gen_ai.prompt.version"] == chats[1].attributes["gen_ai.prompt.version"]
+    logs = [
+        ExportLogsServiceRequest.FromString(body) for path, _, body in sink.received if path == "/v1/logs"
+    ]
     [evaluation] = [
-        record
-        for path, _, body in sink.received
-        if path == "/v1/logs"
-        for rl in ExportLogsServiceRequest.FromString(body).resource_logs
-        for sl in rl.scope_logs
-        for record in sl.log_records
+        r for req in logs for rl in req.resource_logs for sl in rl.scope_logs for r in sl.log_records
     ]
     assert evaluation.event_name == "gen_ai.evaluation.result"
     assert evaluation.span_id == chats[1].span_id  # the graded answer
