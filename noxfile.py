@@ -14,6 +14,7 @@ nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typec
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 EXAMPLES_DEPS = ["fastapi"]  # examples/fastapi_service.py, run by tests/examples
+ZERO_CODE_DEPS = ["opentelemetry-distro"]  # opentelemetry-instrument's SDK setup, for tests/cli
 DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.27", "ruff"]
 # The oldest supported release of each provider SDK, each tested in its own session (their pins
 # cannot all share one environment), with the pins that release needs.
@@ -49,7 +50,8 @@ def _tiktoken_files(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
-    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST, *EXAMPLES_DEPS)
+    deps = [*TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST, *EXAMPLES_DEPS, *ZERO_CODE_DEPS]
+    session.install("-e", ".[instrument]", *deps)
     _tiktoken_files(session)
     session.run("pytest", "--ignore=tests/instrumentors/test_litellm.py", *session.posargs)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib
+import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,8 @@ _context_processor = ContextAttributesProcessor()
 _enriched: weakref.WeakSet[Any] = weakref.WeakSet()
 """Providers that have the context processor (weakly: a new provider may reuse a collected one's id)."""
 _atexit_registered = False
+_providers: set[str] = set()
+"""The instrumentors whose patches are applied."""
 
 
 class Handle:
@@ -71,6 +74,7 @@ class Handle:
             if _handle is not self:
                 return
             _patcher.revert()
+            _providers.clear()
             _context_processor.active = False
             _context.propagate_baggage = False
             _threads.stop_propagating()
@@ -101,7 +105,8 @@ def instrument(
     pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | str | Path | None = None,
     **settings: Any,
 ) -> Handle:
-    """Trace every call made through the installed provider SDKs. Idempotent.
+    """Trace every call made through the installed provider SDKs. Idempotent; a later call naming
+    other `providers` adds them. With ``OTEL_SDK_DISABLED=true`` it patches nothing.
 
     Args:
         providers: Instrument only these (names from ``llmtrace.instrumentors.REGISTRY``).
@@ -144,8 +149,13 @@ def instrument(
         )
     # Raises ConfigError naming 'pricing' or 'pricing_file'.
     prices = load_price_table(pricing, pricing_file=config.pricing_file, model_aliases=config.model_aliases)
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return Handle(config, None, None, owned=False)  # the standard off switch: nothing is patched
     with _lock:
         if _handle is not None:
+            # Providers named by a later call are added: opentelemetry-instrument loads each of
+            # llmtrace's instrumentors (entry points) with a call of its own.
+            _apply(config.providers or ())
             return _handle
         tp, owned_tp = _export.tracer_provider(config, tracer_provider)
         mp, owned_mp = _export.meter_provider(config, meter_provider)
@@ -165,15 +175,20 @@ def instrument(
         _safety.raise_internal_errors = config.raise_internal_errors
         _context.propagate_baggage = config.propagate_baggage
         _core.RUNTIME = Runtime(config, tracer, prices, instruments, logger)
-        for name in config.providers or REGISTRY:
-            module = importlib.import_module(REGISTRY[name])
-            _patcher.apply(module.PATCHES)
+        _apply(config.providers or REGISTRY)
         _handle = Handle(config, tp, mp, owned_tp or owned_mp or owned_lp, lp)
         if not _atexit_registered:
             # Registered after the SDK providers' own atexit shutdown, so it runs before it.
             atexit.register(_counting.drain, 2.0)
             _atexit_registered = True
         return _handle
+
+
+def _apply(names: Iterable[str]) -> None:
+    for name in names:
+        if name not in _providers:
+            _patcher.apply(importlib.import_module(REGISTRY[name]).PATCHES)
+            _providers.add(name)
 
 
 def uninstrument() -> None:
