@@ -1,13 +1,13 @@
-"""Prompt A/B test with a cost report: two versions of one prompt, N calls each, then cost, tokens and
-latency per version.
+"""Prompt A/B test with a cost report: two versions of one prompt, N calls each, then calls, tokens, cost
+and latency per version, from ``llmtrace report``.
 
 Each call's span carries ``gen_ai.prompt.name`` and ``gen_ai.prompt.version`` (the text of a
-`llmtrace.Prompt` links the call to it), so the comparison is a group-by over spans. Here the spans are
-kept in memory and grouped by this script; in a backend it is one query over the same attributes (and
-the cost and token metrics carry the prompt version too). With OTEL_EXPORTER_OTLP_ENDPOINT set, the
-spans are also sent there.
+`llmtrace.Prompt` links the call to it). The file exporter appends the spans to a local OTLP/JSON file,
+and ``llmtrace report FILE --by prompt`` groups them, with no backend. In a backend, the same report is
+a query over those two attributes (the cost and token metrics carry them too).
 
     python examples/prompt_ab.py --calls 20
+    llmtrace report <the file it names> --by prompt,model --format csv     # the file stays for more
 
 Runs against the local stand-in model (examples/standin.py): no API key, no internet.
 """
@@ -15,20 +15,13 @@ Runs against the local stand-in model (examples/standin.py): no API key, no inte
 from __future__ import annotations
 
 import argparse
-import math
-import os
-import statistics
 import sys
-from collections import defaultdict
-from collections.abc import Sequence
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 import llmtrace
+from llmtrace.cli import main as llmtrace_command
 
 sys.path.insert(0, str(Path(__file__).parent))
 from standin import serve
@@ -58,65 +51,23 @@ def run(client: Any, calls: int) -> None:
             client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
 
 
-def _nearest_rank(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def report(spans: Sequence[ReadableSpan]) -> str:
-    """A table of calls, tokens, cost and latency per prompt name and version."""
-    groups: dict[tuple[str, str], list[ReadableSpan]] = defaultdict(list)
-    for span in spans:
-        attrs = span.attributes or {}
-        if "gen_ai.prompt.name" in attrs:
-            groups[(str(attrs["gen_ai.prompt.name"]), str(attrs.get("gen_ai.prompt.version")))].append(span)
-    header = ["prompt", "version", "calls", "input tok", "output tok", "cost USD", "p50 ms", "p95 ms"]
-    rows = [header]
-    for (name, version), group in sorted(groups.items()):
-        attrs = [s.attributes or {} for s in group]
-        latency_ms = [((s.end_time or 0) - (s.start_time or 0)) / 1e6 for s in group]
-
-        def total(key: str, attrs: list[Any] = attrs) -> float:
-            return sum(a.get(key, 0) for a in attrs)
-
-        rows.append(
-            [
-                name,
-                version,
-                str(len(group)),
-                f"{total('gen_ai.usage.input_tokens'):.0f}",
-                f"{total('gen_ai.usage.output_tokens'):.0f}",
-                f"{total('gen_ai.usage.cost.amount'):.8f}",
-                f"{statistics.median(latency_ms):.1f}",
-                f"{_nearest_rank(latency_ms, 0.95):.1f}",
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(line.rstrip() for line in lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10, help="calls per prompt version")
+    parser.add_argument("--traces", type=Path, help="the trace file (default: a new temporary one)")
     args = parser.parse_args()
+    traces = args.traces or Path(tempfile.mkdtemp(prefix="llmtrace-ab-")) / "traces.jsonl"
 
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    handle = llmtrace.instrument(tracer_provider=provider, metrics_exporter="none")
+    handle = llmtrace.instrument(exporter=f"file:{traces}")
 
     import openai
 
     with serve() as standin:
         run(openai.OpenAI(base_url=standin.base_url, api_key="not-needed"), args.calls)
     handle.force_flush()
-    print(report(memory.get_finished_spans()))
-    provider.shutdown()
+
+    print(f"$ llmtrace report {traces} --by prompt", flush=True)
+    sys.exit(llmtrace_command(["report", str(traces), "--by", "prompt"]))
 
 
 if __name__ == "__main__":

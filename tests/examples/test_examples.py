@@ -7,16 +7,17 @@ standard OTEL_EXPORTER_OTLP_ENDPOINT variable.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -44,12 +45,10 @@ def _value(value: Any) -> Any:
     return getattr(value, kind)
 
 
-def received_spans(sink: Sink) -> list[Span]:
+def decode_spans(requests: Iterable[ExportTraceServiceRequest]) -> list[Span]:
     spans = []
-    for path, _, body in sink.received:
-        if path != "/v1/traces":
-            continue
-        for rs in ExportTraceServiceRequest.FromString(body).resource_spans:
+    for request in requests:
+        for rs in request.resource_spans:
             resource = {a.key: _value(a.value) for a in rs.resource.attributes}
             spans += [
                 Span(
@@ -65,6 +64,19 @@ def received_spans(sink: Sink) -> list[Span]:
                 for s in ss.spans
             ]
     return spans
+
+
+def received_spans(sink: Sink) -> list[Span]:
+    """The spans sent to the sink over OTLP/HTTP protobuf."""
+    return decode_spans(
+        ExportTraceServiceRequest.FromString(body) for path, _, body in sink.received if path == "/v1/traces"
+    )
+
+
+def stored_spans(path: Path) -> list[Span]:
+    """The spans in an OTLP/JSON lines file written by the file exporter."""
+    lines = path.read_text().splitlines()
+    return decode_spans(json_format.Parse(line, ExportTraceServiceRequest()) for line in lines)
 
 
 def children(spans: list[Span], parent: Span) -> list[Span]:
@@ -228,29 +240,41 @@ def test_rag_agent_runs_tools_concurrently_under_one_agent_span(sink):
     assert "session.id" not in indexing.attributes  # made before the attributes block
 
 
-def test_prompt_ab_reports_cost_tokens_and_latency_per_version(sink):
-    result = run_example("prompt_ab.py", "--calls", "3", sink=sink)
-    header, *rows = [line.split() for line in result.stdout.strip().splitlines()]
-    assert header[:3] == ["prompt", "version", "calls"]
-    assert [row[:3] for row in rows] == [["ticket-summary", "A", "3"], ["ticket-summary", "B", "3"]]
+def test_prompt_ab_reports_cost_tokens_and_latency_per_version(tmp_path):
+    traces = tmp_path / "traces.jsonl"
+    result = run_example("prompt_ab.py", "--calls", "3", "--traces", str(traces))
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"$ llmtrace report {traces} --by prompt"
+    assert lines[1].split() == [
+        "prompt",
+        "calls",
+        "errors",
+        "tokens",
+        "in",
+        "tokens",
+        "out",
+        "cost",
+        "p50",
+        "ms",
+        "p95",
+        "ms",
+    ]
+    rows = {cells[0]: cells[1:] for cells in map(str.split, lines) if cells[0].startswith("ticket-summary@")}
+    assert sorted(rows) == ["ticket-summary@A", "ticket-summary@B"]
     price = default_prices()["gpt-4o-mini"]
-    for _, _, _, tokens_in, tokens_out, cost, p50, p95 in rows:
+    for calls, errors, tokens_in, tokens_out, cost, p50, p95 in rows.values():
+        assert (calls, errors) == ("3", "0")
         expected = (int(tokens_in) * price.input + int(tokens_out) * (price.output or 0)) / 1e6
-        assert float(cost) == pytest.approx(expected, abs=1e-8)
+        assert float(cost.lstrip("$")) == pytest.approx(expected, abs=1e-8)
         assert 0 < float(p50) <= float(p95)
-    assert int(rows[1][3]) > int(rows[0][3])  # B's longer template costs more input tokens
-    # the same spans went to the OTLP endpoint, with the prompt version a backend would group by
-    spans = received_spans(sink)
-    versions = sorted(s.attributes["gen_ai.prompt.version"] for s in spans)
-    assert versions == ["A"] * 3 + ["B"] * 3
+    assert int(rows["ticket-summary@B"][2]) > int(rows["ticket-summary@A"][2])  # B's longer template
+    # the report adds up the spans the file exporter stored
+    spans = stored_spans(traces)
+    assert sorted(s.attributes["gen_ai.prompt.version"] for s in spans) == ["A"] * 3 + ["B"] * 3
     for version in "AB":
-        cost = sum(
-            s.attributes["gen_ai.usage.cost.amount"]
-            for s in spans
-            if s.attributes["gen_ai.prompt.version"] == version
-        )
-        reported = float(next(row[5] for row in rows if row[1] == version))
-        assert math.isclose(cost, reported, abs_tol=1e-8)
+        group = [s for s in spans if s.attributes["gen_ai.prompt.version"] == version]
+        tokens = sum(s.attributes["gen_ai.usage.input_tokens"] for s in group)
+        assert str(tokens) == rows[f"ticket-summary@{version}"][2]
 
 
 def test_export_to_phoenix_sends_traces_only_under_the_phoenix_project(sink):
