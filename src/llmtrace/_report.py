@@ -143,18 +143,20 @@ class Query:
 
 @dataclass
 class Report:
-    """Rows keyed by the `by` values, the overall total, and how many lines could not be read."""
+    """Rows keyed by the `by` values, the overall total, and how many lines and spans could not be read."""
 
     by: tuple[str, ...]
     groups: dict[tuple[str, ...], Group] = field(default_factory=dict)
     total: Group = field(default_factory=Group)
     unreadable_lines: int = 0
+    unreadable_spans: int = 0
 
     def merge(self, other: Report) -> None:
         for key, group in other.groups.items():
             self.groups.setdefault(key, Group()).merge(group)
         self.total.merge(other.total)
         self.unreadable_lines += other.unreadable_lines
+        self.unreadable_spans += other.unreadable_spans
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per group, the costliest first."""
@@ -205,24 +207,30 @@ def aggregate(query: Query, path: str, start: int = 0, end: int | None = None) -
     gc.disable()  # parsed lines hold no cycles; the collector's passes over them cost ~15%
     try:
         for service, span in _spans(_lines(path, start, end), report):
-            begin = int(span.get("startTimeUnixNano", 0))
-            if (since is not None and begin < since) or (until is not None and begin >= until):
+            try:
+                begin = int(span.get("startTimeUnixNano", 0))
+                if (since is not None and begin < since) or (until is not None and begin >= until):
+                    continue
+                values = {a["key"]: a.get("value") for a in span.get("attributes", ())}
+                operation = _text(values.get(sc.GEN_AI_OPERATION_NAME))
+                if operation is None or (
+                    not every_span
+                    and operation not in MODEL_OPERATIONS
+                    and sc.GEN_AI_REQUEST_MODEL not in values
+                ):
+                    continue
+                key = tuple([_dimension(name, values, service) for name in by])
+                failed = sc.ERROR_TYPE in values or span.get("status", {}).get("code") == _STATUS_ERROR
+                duration_ms = (int(span.get("endTimeUnixNano", 0)) - begin) / 1e6
+                tokens_in = int(_number(values.get(sc.GEN_AI_USAGE_INPUT_TOKENS)))
+                tokens_out = int(_number(values.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)))
+                cost = _number(values.get(sc.GEN_AI_USAGE_COST_AMOUNT))
+            except (KeyError, TypeError, ValueError, AttributeError):  # valid JSON, not an OTLP span
+                report.unreadable_spans += 1
                 continue
-            values = {a["key"]: a["value"] for a in span.get("attributes", ())}
-            operation = _text(values.get(sc.GEN_AI_OPERATION_NAME))
-            if operation is None or (
-                not every_span and operation not in MODEL_OPERATIONS and sc.GEN_AI_REQUEST_MODEL not in values
-            ):
-                continue
-            key = tuple([_dimension(name, values, service) for name in by])
             group = groups.get(key)
             if group is None:
                 group = groups[key] = Group()
-            failed = sc.ERROR_TYPE in values or span.get("status", {}).get("code") == _STATUS_ERROR
-            duration_ms = (int(span.get("endTimeUnixNano", 0)) - begin) / 1e6
-            tokens_in = int(_number(values.get(sc.GEN_AI_USAGE_INPUT_TOKENS)))
-            tokens_out = int(_number(values.get(sc.GEN_AI_USAGE_OUTPUT_TOKENS)))
-            cost = _number(values.get(sc.GEN_AI_USAGE_COST_AMOUNT))
             group.calls += 1
             group.errors += failed
             group.input_tokens += tokens_in

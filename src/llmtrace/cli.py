@@ -29,7 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args[1:])
     options = _parser().parse_args(args)
     command: Any = options.command
-    return int(command(options))
+    try:
+        return int(command(options))
+    except BrokenPipeError:  # `llmtrace report ... | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,8 +94,9 @@ def _report_command(options: argparse.Namespace) -> int:
         result = _report.build_report(options.files, query, jobs=options.jobs)
     except (ValueError, OSError) as exc:
         return _fail(str(exc))
-    if result.unreadable_lines:
-        print(f"llmtrace: skipped {result.unreadable_lines} unreadable lines", file=sys.stderr)
+    for count, what in ((result.unreadable_lines, "lines"), (result.unreadable_spans, "spans")):
+        if count:
+            print(f"llmtrace: skipped {count} unreadable {what}", file=sys.stderr)
     rows = result.rows()
     if options.format == "json":
         document = {
@@ -101,6 +106,7 @@ def _report_command(options: argparse.Namespace) -> int:
             "rows": rows,
             "total": result.total.row(),
             "unreadable_lines": result.unreadable_lines,
+            "unreadable_spans": result.unreadable_spans,
         }
         json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")

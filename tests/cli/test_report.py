@@ -163,11 +163,14 @@ def test_report_reads_pieces_in_parallel_exactly_once(traces, monkeypatch):
 
 def test_report_counts_a_torn_line_and_goes_on(traces, tmp_path, capsys):
     torn = tmp_path / "torn.jsonl"
-    torn.write_bytes(traces.read_bytes() + b'{"resourceSpans":[{"resou')
+    odd = (
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"soon"},{"attributes":[{}]}]}]}]}\n'
+    )
+    torn.write_bytes(odd + traces.read_bytes() + b'{"resourceSpans":[{"resou')
     status, out, err = run_cli(capsys, "report", str(torn), "--format", "json")
     assert status == 0
     assert json.loads(out)["total"]["calls"] == sum(r["calls"] for r in expected(["model"]).values())
-    assert "skipped 1 unreadable lines" in err
+    assert "skipped 1 unreadable lines" in err and "skipped 2 unreadable spans" in err
 
 
 def test_report_refuses_unknown_dimensions_and_times(traces, capsys):
