@@ -190,13 +190,13 @@ class HangingSink(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.release = threading.Event()
-        self.requests = 0
+        self.arrivals: list[float] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers["content-length"]))
-                server.requests += 1
+                server.arrivals.append(time.monotonic())
                 server.release.wait(30)
                 self.send_response(200)
                 self.end_headers()
@@ -211,17 +211,17 @@ def test_otlp_traces_timeout_bounds_the_wait_for_a_stuck_backend():
     server = HangingSink()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        started = time.monotonic()
         done = launch(
             BIN / "python", "-m", "llmtrace", "run", APP,
             OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{server.server_port}/v1/traces",
             OTEL_EXPORTER_OTLP_TRACES_TIMEOUT="1", LLMTRACE_METRICS_EXPORTER="none",
         )  # fmt: skip
-        took = time.monotonic() - started
+        ended = time.monotonic()
     finally:
         server.release.set()
         server.shutdown()
         server.server_close()
     assert done.returncode == 0, done.stderr
-    assert server.requests >= 1  # the export reached the backend and waited on it
-    assert took < 8, "the 1 s timeout was not applied (the SDK's default is 10 s)"
+    assert server.arrivals  # the export reached the backend and waited on it
+    # From the stuck request to the program's exit: about the 1 s timeout (the SDK's default is 10 s).
+    assert ended - server.arrivals[0] < 6
