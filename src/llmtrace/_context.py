@@ -11,7 +11,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -20,6 +20,10 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
+from llmtrace._redact import content_attributes
+
+if TYPE_CHECKING:
+    from llmtrace.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,15 +82,15 @@ class PromptRef:
     version: str | None = None
     variables: Mapping[str, Any] | None = None
 
-    def attributes(self, capture_content: bool) -> dict[str, AttributeValue]:
+    def attributes(self, settings: Settings) -> dict[str, AttributeValue]:
         """``gen_ai.prompt.*`` attributes; the variables only with content capture on (they may be
-        personal data)."""
+        personal data), as captured content."""
         out: dict[str, AttributeValue] = {sc.GEN_AI_PROMPT_NAME: self.name}
         if self.version is not None:
             out[sc.GEN_AI_PROMPT_VERSION] = self.version
-        if capture_content and self.variables:
-            for key, value in self.variables.items():
-                out[sc.GEN_AI_PROMPT_VARIABLE_PREFIX + key] = _value(value)
+        if settings.capture_content and self.variables:
+            variables = {sc.GEN_AI_PROMPT_VARIABLE_PREFIX + k: _value(v) for k, v in self.variables.items()}
+            out.update(content_attributes(variables, settings))
         return out
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import time
 import traceback
 from collections import OrderedDict
@@ -17,7 +15,7 @@ from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from llmtrace import _counting, tokens
+from llmtrace import _counting, _redact, tokens
 from llmtrace import _semconv as sc
 from llmtrace._context import CardinalityGuard, PromptRef, current_attributes
 from llmtrace._records import LLMRequest, LLMResponse, Usage
@@ -29,16 +27,6 @@ from llmtrace.pricing import PriceTable
 # instrumented method (a helper that calls create(), a library stacked on another) adds no second span.
 _IN_CALL = otel_context.create_key("llmtrace-in-call")
 _SUPPRESS = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
-
-_SECRET = re.compile(
-    r"(sk-[A-Za-z0-9_\-*]{6,}|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]+|AKIA[0-9A-Z]{16}|"
-    r"(?i:api[_-]?key|x-api-key|token|secret|password)[\"']?\s*[:=]\s*[\"']?[^\s\"',}]+)"
-)
-
-
-def redact(text: str) -> str:
-    """Remove anything shaped like a credential from free text (error messages, URLs)."""
-    return _SECRET.sub("[REDACTED]", text)
 
 
 @dataclass(slots=True)
@@ -116,7 +104,7 @@ def start_call(request: LLMRequest, runtime: Runtime, prompt: PromptRef | None =
     attributes.update(request.params)
     if prompt is not None:
         request.prompt = prompt
-        attributes.update(prompt.attributes(runtime.settings.capture_content))
+        attributes.update(prompt.attributes(runtime.settings))
     if request.stream:
         attributes[sc.GEN_AI_REQUEST_STREAM] = True
     name = f"{request.operation} {request.model}" if request.model else request.operation
@@ -125,15 +113,18 @@ def start_call(request: LLMRequest, runtime: Runtime, prompt: PromptRef | None =
     if call.recording:
         settings = runtime.settings
         if settings.capture_content:
-            extra: dict[str, AttributeValue] = {}
             if request.tool_definitions and not settings.capture_tool_schemas:
                 # semconv: only the required fields by default; schemas are large and rarely needed
                 request.tool_definitions = [
                     {"type": t.get("type", "function"), "name": t.get("name")}
                     for t in request.tool_definitions
                 ]
-            _add_content(extra, request, settings.max_content_length)
-            span.set_attributes(extra)
+            content = {
+                sc.GEN_AI_INPUT_MESSAGES: request.input_messages,
+                sc.GEN_AI_SYSTEM_INSTRUCTIONS: request.system_instructions,
+                sc.GEN_AI_TOOL_DEFINITIONS: request.tool_definitions,
+            }
+            span.set_attributes(_redact.content_attributes(content, settings, attributes))
     return call
 
 
@@ -252,7 +243,7 @@ class Call:
         if self.recording:
             attributes: dict[str, AttributeValue] = {}
             if response is not None:
-                _response_attributes(attributes, response, runtime.settings)
+                _response_attributes(attributes, response, runtime.settings, self.span)
                 if response.response_id:
                     _remember_response(response.response_id, self.span)
             if self._ttfc is not None:
@@ -321,10 +312,10 @@ def record_exception(span: Span, exc: BaseException, error_type: str | None = No
     """`error.type`, ERROR status and an ``exception`` event, with credentials scrubbed from the text."""
     if not span.is_recording():
         return
-    message = redact(str(exc))
+    message = _redact.credentials(str(exc))
     span.set_attribute(sc.ERROR_TYPE, error_type or _error_type(exc))
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"[:1024]))
-    stack = redact("".join(traceback.format_exception(exc)))
+    stack = _redact.credentials("".join(traceback.format_exception(exc)))
     event = {
         "exception.type": type(exc).__qualname__,
         "exception.message": message,
@@ -390,7 +381,9 @@ def _error_type(exc: BaseException) -> str:
     return type(exc).__qualname__ or sc.OTHER
 
 
-def _response_attributes(out: dict[str, AttributeValue], response: LLMResponse, settings: Settings) -> None:
+def _response_attributes(
+    out: dict[str, AttributeValue], response: LLMResponse, settings: Settings, span: Span
+) -> None:
     if response.response_id is not None:
         out[sc.GEN_AI_RESPONSE_ID] = response.response_id
     if response.model is not None:
@@ -402,10 +395,9 @@ def _response_attributes(out: dict[str, AttributeValue], response: LLMResponse, 
         _usage_attributes(out, usage)
     out.update(response.attributes)
     if settings.capture_content and response.output_messages is not None:
-        text, cut = _to_json(response.output_messages, settings.max_content_length)
-        out[sc.GEN_AI_OUTPUT_MESSAGES] = text
-        if cut:
-            out[sc.LLMTRACE_CONTENT_TRUNCATED] = True
+        content = {sc.GEN_AI_OUTPUT_MESSAGES: response.output_messages}
+        # the input side's content on the span counts toward the span's total
+        out.update(_redact.content_attributes(content, settings, getattr(span, "attributes", None)))
 
 
 def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:
@@ -423,52 +415,6 @@ def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:
         out[sc.LLMTRACE_USAGE_ESTIMATED] = True
         if usage.tokenizer is not None:
             out[sc.LLMTRACE_USAGE_TOKENIZER] = usage.tokenizer
-
-
-def _add_content(out: dict[str, AttributeValue], request: LLMRequest, limit: int) -> None:
-    truncated = False
-    for key, value in (
-        (sc.GEN_AI_INPUT_MESSAGES, request.input_messages),
-        (sc.GEN_AI_SYSTEM_INSTRUCTIONS, request.system_instructions),
-        (sc.GEN_AI_TOOL_DEFINITIONS, request.tool_definitions),
-    ):
-        if value:
-            out[key], cut = _to_json(value, limit)
-            truncated = truncated or cut
-    if truncated:
-        out[sc.LLMTRACE_CONTENT_TRUNCATED] = True
-
-
-_OMITTED = "…[truncated]"
-
-
-def _clip(node: Any, limit: int, state: list[bool]) -> Any:
-    # Module-level (not a closure): a recursive closure is a reference cycle per call for the GC.
-    if isinstance(node, str):
-        if len(node) > limit:
-            state[0] = True
-            return node[:limit] + _OMITTED
-        return node
-    if isinstance(node, dict):
-        return {k: _clip(v, limit, state) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_clip(v, limit, state) for v in node]
-    return node
-
-
-def _to_json(value: list[Any], limit: int) -> tuple[str, bool]:
-    """Serialize content per the GenAI JSON schema, truncating long strings and, past 4x the limit,
-    the oldest messages, so the result is always valid JSON of bounded size."""
-    state = [False]
-    items = [_clip(v, limit, state) for v in value]
-    text = json.dumps(items, ensure_ascii=False, default=str, separators=(",", ":"))
-    dropped = 0
-    while len(text) > 4 * limit and len(items) > 1:
-        items.pop(0)
-        dropped += 1
-        marker = {"role": "llmtrace", "parts": [{"type": "text", "content": f"[{dropped} earlier omitted]"}]}
-        text = json.dumps([marker, *items], ensure_ascii=False, default=str, separators=(",", ":"))
-    return text, state[0] or dropped > 0
 
 
 def suppressed() -> bool:

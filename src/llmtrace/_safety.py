@@ -7,7 +7,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from llmtrace._redact import CredentialFilter
+
 log = logging.getLogger("llmtrace")
+log.addFilter(CredentialFilter())  # exception texts in our log lines may hold URLs with keys
 
 # Flipped by instrument(raise_internal_errors=True); the test suite runs with it on so bugs fail loudly.
 raise_internal_errors = False

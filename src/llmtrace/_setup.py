@@ -19,7 +19,7 @@ from llmtrace._context import ContextAttributesProcessor
 from llmtrace._core import Instruments, Runtime
 from llmtrace._patch import Patcher
 from llmtrace._version import __version__
-from llmtrace.config import ConfigError, Settings, load_settings
+from llmtrace.config import ConfigError, Settings, check_otlp_environment, load_settings
 from llmtrace.instrumentors import REGISTRY
 from llmtrace.pricing import ModelPrice, load_price_table
 
@@ -151,6 +151,8 @@ def instrument(
     prices = load_price_table(pricing, pricing_file=config.pricing_file, model_aliases=config.model_aliases)
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return Handle(config, None, None, owned=False)  # the standard off switch: nothing is patched
+    if _handle is None and _creates_otlp(config, tracer_provider, meter_provider):
+        check_otlp_environment()  # the exporters read these variables: a bad URL fails here, not later
     with _lock:
         if _handle is not None:
             # Providers named by a later call are added: opentelemetry-instrument loads each of
@@ -182,6 +184,22 @@ def instrument(
             atexit.register(_counting.drain, 2.0)
             _atexit_registered = True
         return _handle
+
+
+def _creates_otlp(config: Settings, tracer_provider: Any, meter_provider: Any) -> bool:
+    """Whether instrument() is about to create an OTLP exporter (no provider given or installed)."""
+    from opentelemetry import metrics, trace
+
+    if (
+        config.exporter == "otlp"
+        and tracer_provider is None
+        and _export._is_unset(trace.get_tracer_provider())
+    ):
+        return True  # the logs exporter comes with this one
+    chosen = config.metrics_exporter
+    if chosen is None and config.exporter == "otlp":
+        chosen = "none" if os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none" else "otlp"
+    return chosen == "otlp" and meter_provider is None and _export._is_unset(metrics.get_meter_provider())
 
 
 def _apply(names: Iterable[str]) -> None:

@@ -9,7 +9,6 @@ and re-raised unchanged; when llmtrace is not instrumenting, the wrapper just ca
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
@@ -25,6 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _core
 from llmtrace import _semconv as sc
+from llmtrace._redact import content_attributes, is_content
 from llmtrace._safety import internal_error
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ class _Run:
         agent = otel_context.get_value(_AGENT)
         if spec.operation == sc.OP_EXECUTE_TOOL and agent is not None:
             attributes[sc.GEN_AI_AGENT_NAME] = str(agent)
+        if runtime.settings.capture_content:  # a framework's spec may carry arguments or a query
+            attributes = _with_content(attributes, None)
         self.runtime = runtime
         self.spec = spec
         # from this call's attributes: a tool's metric carries the agent it runs in, as its span does
@@ -269,6 +271,23 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _with_content(attributes: Mapping[str, AttributeValue], span: Span | None) -> dict[str, AttributeValue]:
+    """`attributes` with the captured content among them put through the content policy (scrubbers,
+    redact hook, size caps), counting what `span` already holds toward its total."""
+    content = {k: v for k, v in attributes.items() if is_content(k)}
+    runtime = _core.RUNTIME
+    if not content or runtime is None:
+        return dict(attributes)
+    out = {k: v for k, v in attributes.items() if k not in content}
+    out.update(content_attributes(content, runtime.settings, getattr(span, "attributes", None)))
+    return out
+
+
+def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
+    """Set `attributes` on `span`; captured content among them goes through the content policy."""
+    span.set_attributes(_with_content(attributes, span))
+
+
 def _arguments(bound: inspect.BoundArguments | None) -> dict[str, Any]:
     if bound is None:
         return {}
@@ -280,15 +299,12 @@ def _arguments(bound: inspect.BoundArguments | None) -> dict[str, Any]:
 
 def _tool_call(span: Span, bound: inspect.BoundArguments | None, capture: bool) -> None:
     if capture and bound is not None:  # None: arguments that do not fit the signature (the call raises)
-        span.set_attribute(sc.GEN_AI_TOOL_CALL_ARGUMENTS, _json(_arguments(bound)))
+        set_attributes(span, {sc.GEN_AI_TOOL_CALL_ARGUMENTS: _arguments(bound)})
 
 
 def _tool_result(span: Span, result: Any, capture: bool) -> None:
-    if capture:
-        if isinstance(result, str):
-            with contextlib.suppress(ValueError):
-                result = json.loads(result)
-        span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, _json(result))
+    if capture:  # a string result that is JSON is recorded as that JSON; None as JSON null
+        set_attributes(span, {sc.GEN_AI_TOOL_CALL_RESULT: "null" if result is None else result})
 
 
 # --- retrievers -----------------------------------------------------------------------------------
@@ -306,7 +322,7 @@ def _retrieval_call(span: Span, bound: inspect.BoundArguments | None, capture: b
         if query is None:
             query = next((v for v in arguments.values() if isinstance(v, str)), None)
         if query is not None:
-            span.set_attribute(sc.GEN_AI_RETRIEVAL_QUERY_TEXT, query)
+            set_attributes(span, {sc.GEN_AI_RETRIEVAL_QUERY_TEXT: query})
 
 
 def document_id_and_score(doc: Any) -> tuple[Any, float | None]:
@@ -356,7 +372,7 @@ def retrieval_attributes(documents: Any, capture: bool) -> dict[str, AttributeVa
 
 
 def _retrieval_result(span: Span, result: Any, capture: bool) -> None:
-    span.set_attributes(retrieval_attributes(result, capture))
+    set_attributes(span, retrieval_attributes(result, capture))
 
 
 # --- library methods (the framework instrumentors) --------------------------------------------------

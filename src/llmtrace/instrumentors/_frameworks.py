@@ -16,7 +16,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
-from llmtrace.decorators import _json, _Spec, _tool_result, retrieval_attributes
+from llmtrace.decorators import _json, _Spec, _tool_result, retrieval_attributes, set_attributes
 
 ResultMapper = Callable[[Any, bool], Mapping[str, AttributeValue]]
 Failure = Callable[[Any, BaseException | None], dict[str, AttributeValue] | None]
@@ -32,7 +32,7 @@ def retrieval(
     content capture is on); `results` maps the method's return value to the result attributes."""
 
     def on_result(span: Span, result: Any, capture: bool) -> None:
-        span.set_attributes(results(result, capture))
+        set_attributes(span, results(result, capture))
 
     return _Spec(
         sc.OP_RETRIEVAL,

@@ -1,0 +1,351 @@
+"""Redaction of what llmtrace records: credentials in free text (always), the built-in PII scrubbers and
+the application's ``redact`` hook (captured content), and the size caps per attribute and per span.
+
+The hook and scrubbers are checked on every content string of real provider calls (the contract
+scenarios, replayed), the decorators and a LangChain tool; the caps on real calls and decorators."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import pytest
+from privacy_calls import contract_calls, decorated_run, run_all
+from privacy_capture import Recorder
+
+import llmtrace
+from llmtrace import _redact
+from llmtrace import _semconv as sc
+from llmtrace._redact import JSON_KEYS, REDACTED, content_size, credentials, is_content, luhn
+from replay import openai_client
+from scenarios import call
+
+CASSETTES_OPENAI = "chat_nonstream_n2_multiple_choices.yaml"
+TRUNCATED = sc.LLMTRACE_CONTENT_TRUNCATED
+
+# --- credentials in free text --------------------------------------------------------------------
+
+SECRET_TEXTS = [
+    ("Incorrect API key provided: sk-abc123456789xyz", "sk-abc123456789xyz"),
+    ("Incorrect API key provided: sk-proj-abc***************************xyz", "abc****"),
+    ("Authorization: Bearer secret-token-value", "secret-token-value"),
+    ("{'authorization': 'Basic dXNlcjpodW50ZXIy'}", "dXNlcjpodW50ZXIy"),
+    ("POST https://bob:hunter2@api.example.com/v1/chat failed", "hunter2"),
+    ("redis://:p4ssw0rd@cache:6379/0", "p4ssw0rd"),
+    ('{"x-api-key": "3f9aKq7ZpL2mN8vR4tY6wB1cD5eF0gH3"}', "3f9aKq7ZpL2mN8vR4tY6wB1cD5eF0gH3"),
+    ("api-key=abc123def456", "abc123def456"),
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+    ("signed with AKIAIOSFODNN7EXAMPLE/20240101/us-east-1/bedrock", "AKIAIOSFODNN7EXAMPLE"),
+    ("temporary ASIAQX7ZP2LM9TR4BN8C", "ASIAQX7ZP2LM9TR4BN8C"),
+    ("X-Amz-Security-Token: FwoGZXIvYXdzEEv9Yt3Mn7Bv2Cx8Zq4Lw1Rp6Kh5Dj", "FwoGZXIvYXdzEEv9"),
+    ("key AIzaSyPk7Lm2Nq9Zx4Tr8Bn1Wc6Yd3Fe5Gh0JkQ rejected", "AIzaSyPk7Lm2Nq9Zx4Tr8Bn1Wc6Yd3Fe5Gh0JkQ"),
+    ("groq gsk_Gq4Rk8Tp2Lm7Zx9Nb3Cv6Yw1Hd5Fj0SaQeRtYu", "gsk_Gq4Rk8Tp2Lm7Zx9Nb3Cv6Yw1Hd5Fj0SaQeRtYu"),
+    ("unprefixed Mi7Sx2Tq9Lr4Za8Bn1Wc6Yd3Fk5Gj0Pq key", "Mi7Sx2Tq9Lr4Za8Bn1Wc6Yd3Fk5Gj0Pq"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "dozjgNryP4J3jVmNHl0w5N"),
+    ("password: correct-horse", "correct-horse"),
+]
+PLAIN_TEXTS = [
+    "Error code: 404 - {'error': {'message': 'The model `gpt-5` does not exist', 'code': 'model_not_found'}}",
+    "max_tokens: must be at least 1; input_tokens=12",
+    "GET /v1/projects/test-project/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+    "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+    "request req_01jbd6g2qdfw2adyrt2az8hz4w, id 9d2c1a5e-7f3b-4c8d-a1e6-2b9f0c4d7e81",
+    "https://api.openai.com/v1/chat/completions",
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), SECRET_TEXTS)
+def test_credentials_are_redacted_from_free_text(text, secret):
+    clean = credentials(text)
+    assert secret not in clean
+    assert REDACTED in clean
+
+
+@pytest.mark.parametrize("text", PLAIN_TEXTS)
+def test_text_without_credentials_is_left_alone(text):
+    assert credentials(text) == text
+
+
+def test_llmtrace_log_lines_are_scrubbed(caplog):
+    caplog.set_level(logging.DEBUG, logger="llmtrace")
+    log = logging.getLogger("llmtrace")
+    try:
+        raise RuntimeError("upstream https://svc:hunter2@proxy/v1 said: Incorrect API key sk-abc123456789xyz")
+    except RuntimeError:
+        log.debug("llmtrace: %s failed for %s", "finish", "Bearer tok-123456789", exc_info=True)
+    [record] = [r for r in caplog.records if r.name == "llmtrace"]
+    text = logging.Formatter().format(record)
+
+    assert "Traceback" in text and "RuntimeError" in text
+    for secret in ("hunter2", "sk-abc123456789xyz", "tok-123456789"):
+        assert secret not in text
+    assert isinstance(record.exc_info[1], RuntimeError)  # handlers still get the exception itself
+
+
+# --- scrubbers -----------------------------------------------------------------------------------
+
+SCRUBBED = [
+    ("email", "write to jane.doe+news@example.co.uk today", "write to [email] today"),
+    ("email", "two: a@b.io, c.d@e-f.org", "two: [email], [email]"),
+    ("phone", "call +1 (415) 555-0123 now", "call [phone] now"),
+    ("phone", "+14155550123 or 020 7946 0958", "[phone] or [phone]"),
+    ("phone", "Paris: +33 1 42 68 53 00.", "Paris: [phone]."),
+    ("card", "card 4111 1111 1111 1111 exp 12/29", "card [card] exp 12/29"),
+    ("card", "amex 3782-822463-10005", "amex [card]"),
+    ("card", "5555555555554444", "[card]"),
+    ("secret", "use sk-abc123456789xyz", f"use {REDACTED}"),
+]
+NOT_SCRUBBED = [
+    ("card", "order 4111111111111112 (fails the Luhn check)"),
+    ("phone", "on 2024-07-18 at 192.168.100.200, timestamp 1730241104, version 1.2.3, total 1234567.89"),
+    ("phone", "ticket #12345, 3 items, 42 %"),
+    ("email", "user@localhost is not an address with a domain"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), SCRUBBED)
+def test_scrubber_replaces_matches_with_a_marker(name, text, expected):
+    assert _redact.SCRUBBERS[name](text) == expected
+
+
+@pytest.mark.parametrize(("name", "text"), NOT_SCRUBBED)
+def test_scrubber_leaves_lookalikes_alone(name, text):
+    assert _redact.SCRUBBERS[name](text) == text
+
+
+def test_luhn():
+    assert luhn("4111111111111111") and luhn("79927398713")
+    assert not luhn("4111111111111112") and not luhn("79927398710")
+
+
+# --- the hook and scrubbers on every captured content string ---------------------------------------
+
+_WRAPPED = re.compile(r"⟦.*⟧(…\[truncated\])?", re.DOTALL)
+
+
+def _wrap(text: str) -> str:
+    return f"⟦{text}⟧"
+
+
+def _unwrapped(value: Any, key: str = "") -> list[str]:
+    """String leaves of a content document the hook did not see (schema vocabulary excepted)."""
+    if isinstance(value, str):
+        if key in ("type", "role", "finish_reason", "modality", "mime_type") or _WRAPPED.fullmatch(value):
+            return []
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _unwrapped(v, k)]
+    if isinstance(value, list):
+        return [s for v in value for s in _unwrapped(v, key)]
+    return []
+
+
+def _langchain_tool() -> Any:
+    tools = pytest.importorskip("langchain_core.tools")
+
+    @tools.tool
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        return f"{city} is sunny"
+
+    return lookup.invoke({"city": "Lyon"})
+
+
+def test_hook_sees_every_captured_content_string():
+    calls = [c for c in contract_calls() if c[0].endswith("-sync")]
+    recorder = Recorder(capture_content=True, redact=_wrap)
+    try:
+        run_all([*calls, ("decorators", decorated_run), ("langchain", _langchain_tool)])
+    finally:
+        emitted = recorder.finish()
+
+    seen = 0
+    for span in emitted.spans:
+        for key, value in span.attributes.items():
+            if not is_content(key):
+                continue
+            seen += 1
+            document = json.loads(value) if key in JSON_KEYS else value
+            assert _unwrapped(document) == [], (span.name, key)
+    keys = {k for s in emitted.spans for k in s.attributes if is_content(k)}
+    assert {
+        sc.GEN_AI_INPUT_MESSAGES, sc.GEN_AI_OUTPUT_MESSAGES, sc.GEN_AI_TOOL_DEFINITIONS,
+        sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT, sc.GEN_AI_RETRIEVAL_QUERY_TEXT,
+        sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.GEN_AI_PROMPT_VARIABLE_PREFIX + "name",
+    } <= keys  # fmt: skip
+    assert seen > 50
+
+
+def test_scrubbers_on_captured_content():
+    pii = "Reach me at jane.doe@example.com or +1 (415) 555-0123, card 4111 1111 1111 1111."
+
+    @llmtrace.tool
+    def book(note: str) -> str:
+        return f"booked for {pii}"
+
+    @llmtrace.retriever
+    def search(query: str) -> list[Any]:
+        return []
+
+    recorder = Recorder(capture_content=True, scrub=("email", "phone", "card"))
+    try:
+        book(pii)
+        search(pii)
+        client, _ = openai_client(_cassette())
+        call(
+            client,
+            client.chat.completions.create,
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": pii}],
+        )
+    finally:
+        emitted = recorder.finish()
+
+    scrubbed = "Reach me at [email] or [phone], card [card]."
+    values = [str(v) for s in emitted.spans for k, v in s.attributes.items() if is_content(k)]
+    assert len(values) >= 4
+    assert emitted.find(["jane.doe", "555-0123", "4111"]) == []
+    assert sum(scrubbed in v for v in values) >= 4  # arguments, result, query, the user message
+
+
+def test_a_failing_hook_records_a_marker_never_the_text(caplog):
+    caplog.set_level(logging.DEBUG, logger="llmtrace")
+
+    def broken(text: str) -> str:
+        raise ValueError("hook bug")
+
+    def not_text(text: str) -> Any:
+        return None
+
+    for hook in (broken, not_text):
+        recorder = Recorder(capture_content=True, redact=hook, raise_internal_errors=False)
+        try:
+            client, _ = openai_client(_cassette())
+            call(
+                client,
+                client.chat.completions.create,
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "top secret plan"}],
+            )
+        finally:
+            emitted = recorder.finish()
+        [span] = emitted.spans
+        assert (
+            json.loads(span.attributes[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"]
+            == "[redaction failed]"
+        )
+        assert emitted.find(["top secret plan"]) == []
+    assert [r.getMessage() for r in caplog.records].count("llmtrace: redact failed") >= 2
+
+
+def test_with_content_off_no_redaction_code_runs(monkeypatch):
+    seen: list[str] = []
+
+    def hook(text: str) -> str:
+        seen.append(text)
+        return text
+
+    def forbidden(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("content code ran with capture off")
+
+    monkeypatch.setattr(_redact, "content_attributes", forbidden)
+    monkeypatch.setattr(_redact.Policy, "__init__", forbidden)
+    recorder = Recorder(redact=hook, scrub=("email",))
+    try:
+        run_all([*contract_calls()[:10], ("decorators", decorated_run)])
+    finally:
+        emitted = recorder.finish()
+
+    assert len(emitted.spans) > 10
+    assert seen == []
+
+
+# --- size caps -----------------------------------------------------------------------------------
+
+
+def _cassette() -> Any:
+    from privacy_calls import CASSETTES
+
+    return CASSETTES / "openai" / CASSETTES_OPENAI
+
+
+def test_content_is_clipped_string_by_string_to_valid_json():
+    settings = llmtrace.Settings(capture_content=True, max_content_length=100)
+    message = [{"role": "user", "parts": [{"type": "text", "content": "x" * 500}]}]
+    out = _redact.content_attributes({sc.GEN_AI_INPUT_MESSAGES: message}, settings)
+    assert out[TRUNCATED] is True
+    text = json.loads(out[sc.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"]
+    assert text == "x" * 100 + "…[truncated]"
+
+    many = [{"role": "user", "parts": [{"type": "text", "content": "y" * 90}]} for _ in range(50)]
+    out = _redact.content_attributes({sc.GEN_AI_INPUT_MESSAGES: many}, settings)
+    document = out[sc.GEN_AI_INPUT_MESSAGES]
+    assert len(document) <= 400  # 4x max_content_length per attribute: the oldest messages went first
+    marker = json.loads(document)[0]
+    assert marker["role"] == "llmtrace" and marker["parts"][0]["content"].endswith(" earlier omitted]")
+
+
+def test_one_message_with_many_parts_is_still_within_the_attribute_cap():
+    settings = llmtrace.Settings(capture_content=True, max_content_length=100)
+    parts = [{"type": "text", "content": "z" * 100} for _ in range(40)]
+    out = _redact.content_attributes({sc.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": parts}]}, settings)
+    assert len(out[sc.GEN_AI_INPUT_MESSAGES]) <= 400
+    assert json.loads(out[sc.GEN_AI_INPUT_MESSAGES])
+    assert out[TRUNCATED] is True
+
+
+def test_span_content_total_is_capped_across_request_and_response():
+    long = "word " * 3000
+    recorder = Recorder(capture_content=True, max_content_length=4000, max_span_content_length=6000)
+    try:
+        client, _ = openai_client(_cassette())
+        call(client, client.chat.completions.create, model="gpt-4o-mini",
+             messages=[{"role": "system", "content": long}, {"role": "user", "content": long}])  # fmt: skip
+    finally:
+        emitted = recorder.finish()
+
+    [span] = emitted.spans
+    attributes = span.attributes
+    assert content_size(attributes) <= 6000
+    assert attributes[TRUNCATED] is True
+    output = json.loads(attributes[sc.GEN_AI_OUTPUT_MESSAGES])
+    assert output[0]["parts"][0]["content"] == "This is a test. How can I assist you further?"  # fits: whole
+    # the two 4,000-character messages do not fit together: the older went, the marker says so
+    marker, user = json.loads(attributes[sc.GEN_AI_INPUT_MESSAGES])
+    assert marker["parts"][0]["content"] == "[1 earlier omitted]"
+    assert user["role"] == "user" and user["parts"][0]["content"].endswith("…[truncated]")
+
+
+def test_caps_apply_to_decorator_and_prompt_content():
+    big = "q" * 5000
+
+    @llmtrace.tool
+    def tool(argument: str) -> str:
+        return big
+
+    @llmtrace.retriever
+    def search(query: str) -> list[Any]:
+        return [{"id": big, "score": 1.0}]
+
+    recorder = Recorder(capture_content=True, max_content_length=200, max_span_content_length=1000)
+    try:
+        tool(big)
+        search(big)
+        with llmtrace.prompt("p", version="1", variables={"v": big, "w": big}):
+            client, _ = openai_client(_cassette())
+            call(
+                client,
+                client.chat.completions.create,
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "hi"}],
+            )
+    finally:
+        emitted = recorder.finish()
+
+    for span in emitted.spans:
+        content = {k: v for k, v in span.attributes.items() if is_content(k)}
+        assert content and content_size(content) <= 1000, span.name
+        assert all(len(str(v)) <= 4 * 200 + 20 for v in content.values()), span.name
+        assert span.attributes[TRUNCATED] is True
