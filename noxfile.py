@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import nox
@@ -10,7 +11,9 @@ import nox
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
-nox.options.sessions = ["tests", "tests_litellm", "tests_oldest", "lint", "typecheck", "docs"]
+nox.options.sessions = [
+    "tests", "tests_litellm", "tests_oldest", "tests_backend", "lint", "typecheck", "docs",
+]  # fmt: skip
 
 TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
 EXAMPLES_DEPS = ["fastapi"]  # examples/fastapi_service.py, run by tests/examples
@@ -53,7 +56,8 @@ def tests(session: nox.Session) -> None:
     deps = [*TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST, *EXAMPLES_DEPS, *ZERO_CODE_DEPS]
     session.install("-e", ".[instrument]", *deps)
     _tiktoken_files(session)
-    session.run("pytest", "--ignore=tests/instrumentors/test_litellm.py", *session.posargs)
+    ignore = ["--ignore=tests/instrumentors/test_litellm.py", "--ignore=tests/e2e"]  # e2e: tests_backend
+    session.run("pytest", *ignore, *session.posargs)
 
 
 @nox.session
@@ -72,6 +76,19 @@ def tests_oldest(session: nox.Session, provider: str) -> None:
     _tiktoken_files(session)
     files = TEST_FILES.get(provider, [f"tests/instrumentors/test_{provider}.py"])
     session.run("pytest", *files, "tests/contract", *session.posargs)
+
+
+@nox.session
+def tests_backend(session: nox.Session) -> None:
+    """End to end against a real OTLP backend (Arize Phoenix on 127.0.0.1, pinned, in its own environment
+    under .nox/, reused) and the export fault tests against a local sink (tests/e2e)."""
+    # Phoenix's environment is built while this session's own is installed.
+    phoenix = subprocess.Popen([sys.executable, "tests/e2e/backend.py"], stdout=subprocess.DEVNULL)
+    session.install("-e", ".", *TEST_DEPS, "openai")
+    _tiktoken_files(session)
+    if phoenix.wait() != 0:
+        session.error("could not build Phoenix's environment (tests/e2e/backend.py)")
+    session.run("pytest", "tests/e2e", *session.posargs)
 
 
 @nox.session

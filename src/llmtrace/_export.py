@@ -13,7 +13,6 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
     SimpleSpanProcessor,
     SpanExporter,
     SpanExportResult,
@@ -43,9 +42,10 @@ def span_processor(settings: Settings) -> SpanProcessor | None:
     if settings.exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        # Bounded queue, export off the caller's thread: with the backend down, spans are dropped
-        # (never the application's time or memory).
-        return BatchSpanProcessor(OTLPSpanExporter())
+        from llmtrace import _reliable_export
+
+        # Bounded queue, export off the caller's thread, retries, counted drops (_reliable_export.py).
+        return _reliable_export.span_processor(OTLPSpanExporter())
     if settings.exporter.startswith("file"):
         from llmtrace import _file_export
 

@@ -135,6 +135,7 @@ METRIC_COST: Final = "gen_ai.client.operation.cost"  # proposal PR #443
 METRIC_AGENT_DURATION: Final = "gen_ai.invoke_agent.duration"
 METRIC_TOOL_DURATION: Final = "gen_ai.execute_tool.duration"
 METRIC_WORKFLOW_DURATION: Final = "gen_ai.workflow.duration"
+METRIC_EXPORT_DROPPED_SPANS: Final = "llmtrace.export.dropped_spans"  # spans the exporter never sent
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
 
 TOKEN_BUCKETS: Final = (
