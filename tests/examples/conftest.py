@@ -1,3 +1,15 @@
-"""The examples export to the local OTLP/HTTP sink that tests/core/test_otlp_export.py runs."""
+"""The examples export to a local OTLP/HTTP sink on 127.0.0.1 (tests/otlp_sink.py)."""
 
-from core.test_otlp_export import sink  # noqa: F401 (a fixture, requested by name)
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from otlp_sink import Sink, running
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with running() as server:
+        yield server

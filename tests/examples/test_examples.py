@@ -21,8 +21,8 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from core.test_otlp_export import Sink
 from llmtrace.pricing import default_prices
+from otlp_sink import Sink
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -92,7 +92,7 @@ def run_example(script: str, *args: str, sink: Sink | None = None) -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRACE_", "OTEL_", "OPENAI_"))}
     env["LLMTRACE_RAISE_INTERNAL_ERRORS"] = "true"  # llmtrace's own bugs fail the example
     if sink is not None:
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink.server_port}"
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / script), *args],
         env=env,
