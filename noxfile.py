@@ -15,7 +15,10 @@ nox.options.sessions = [
     "tests", "tests_litellm", "tests_oldest", "tests_backend", "lint", "typecheck", "docs",
 ]  # fmt: skip
 
-TEST_DEPS = ["pytest>=8", "pyyaml>=6"]
+TEST_DEPS = ["pytest>=8", "pyyaml>=6", "hypothesis>=6"]
+# tests/reliability runs llmtrace beside the official OTel OpenAI instrumentation; util-genai 1.2 dropped
+# the module the instrumentation's 2.4b0 imports.
+RELIABILITY_DEPS = ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai<1.2"]
 EXAMPLES_DEPS = ["fastapi"]  # examples/fastapi_service.py, run by tests/examples
 ZERO_CODE_DEPS = ["opentelemetry-distro"]  # opentelemetry-instrument's SDK setup, for tests/cli
 DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.27", "ruff"]
@@ -54,10 +57,20 @@ def _tiktoken_files(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
     deps = [*TEST_DEPS, *PROVIDERS_NEWEST, *FRAMEWORKS_NEWEST, *EXAMPLES_DEPS, *ZERO_CODE_DEPS]
+    deps += RELIABILITY_DEPS
     session.install("-e", ".[instrument]", *deps)
     _tiktoken_files(session)
     ignore = ["--ignore=tests/instrumentors/test_litellm.py", "--ignore=tests/e2e"]  # e2e: tests_backend
     session.run("pytest", *ignore, *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The differential and fault tests of tests/reliability with many more generated cases (minutes)."""
+    session.install("-e", ".", *TEST_DEPS, *PROVIDERS_NEWEST)
+    _tiktoken_files(session)
+    session.env["HYPOTHESIS_PROFILE"] = "fuzz"
+    session.run("pytest", "tests/reliability/test_differential.py", *session.posargs)
 
 
 @nox.session

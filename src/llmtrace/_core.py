@@ -195,8 +195,11 @@ class Call:
                 finally:
                     self._complete(counted, exc, duration, abandoned, end_time)
 
-            if _counting.submit(count):
-                return
+            try:
+                if _counting.submit(count):
+                    return
+            except Exception:  # e.g. no thread can be started: finish now, without counts
+                internal_error("token counting")
         self._complete(response, exc, duration, abandoned, None)
 
     def _complete(
@@ -218,9 +221,15 @@ class Call:
             try:
                 internal_error("finish")
             finally:
-                self.span.end(end_time)
+                self._end_span(end_time)
         else:
+            self._end_span(end_time)
+
+    def _end_span(self, end_time: int | None) -> None:
+        try:
             self.span.end(end_time)
+        except Exception:  # a span processor's on_end raised (the span has ended by then)
+            internal_error("span processor")
 
     def _record_error(self, exc: BaseException, error_type: str) -> None:
         record_exception(self.span, exc, error_type)

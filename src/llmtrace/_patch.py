@@ -306,6 +306,12 @@ class Patcher:
                 module, path, handle = self._applied.pop()
                 try:
                     wrapt.unwrap_object(module, path, handle, missing_ok=True)
+                    parent, attribute, current = wrapt.resolve_path(module, path)
+                    if getattr(current, "_self_parent", None) is handle:
+                        # Another library wrapped over ours and, unpatching first, put back what
+                        # getattr() gave it: our wrapper bound to the class. Put back what we wrapped.
+                        wrapped: Any = handle
+                        setattr(parent, attribute, wrapped.__wrapped__)
                 except Exception:
                     log.debug("llmtrace: cannot unpatch %s.%s", module.__name__, path, exc_info=True)
 

@@ -183,7 +183,19 @@ def instrument(
             # Registered after the SDK providers' own atexit shutdown, so it runs before it.
             atexit.register(_counting.drain, 2.0)
             _atexit_registered = True
+        if _handle._owned:
+            from multiprocessing import util
+
+            util.register_after_fork(_handle, _flush_at_worker_exit)
         return _handle
+
+
+def _flush_at_worker_exit(handle: Handle) -> None:
+    """In a multiprocessing child (a Pool worker): flush at its exit, which runs multiprocessing's
+    finalizers but not atexit (the process leaves through os._exit), so its spans are not lost."""
+    from multiprocessing import util
+
+    util.Finalize(handle, handle.force_flush, exitpriority=10)
 
 
 def _creates_otlp(config: Settings, tracer_provider: Any, meter_provider: Any) -> bool:

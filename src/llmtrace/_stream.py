@@ -28,6 +28,17 @@ def _result(acc: Accumulator) -> LLMResponse | None:
         return None
 
 
+def _ignore(chunk: Any) -> None:
+    pass
+
+
+def _fold_failed(state: _State) -> None:
+    """The accumulator failed on a chunk: log it once and fold no more chunks of this stream (the span
+    ends with what was folded before)."""
+    state.fold = _ignore
+    internal_error("stream.add")
+
+
 class _State:
     """Everything the per-chunk path touches, in one slotted object (one lookup on the proxy)."""
 
@@ -78,7 +89,7 @@ class _Base:
         try:
             state.fold(chunk)
         except Exception:
-            internal_error("stream.add")
+            _fold_failed(state)
 
     def _self_end(self, *, abandoned: bool = False) -> None:
         state = self._self_state
@@ -128,7 +139,7 @@ class StreamProxy(_Base):
         try:
             state.fold(chunk)
         except Exception:
-            internal_error("stream.add")
+            _fold_failed(state)
         return chunk
 
     def close(self) -> None:

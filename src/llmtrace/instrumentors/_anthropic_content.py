@@ -117,13 +117,13 @@ def content_parts(content: Any) -> list[Part]:
         return []
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
-    return [block_part(as_dict(block)) for block in content]
+    return [block_part(as_dict(block)) for block in _common.listed(content)]
 
 
 def input_messages(messages: Any) -> list[Message]:
     """``messages`` in the order sent; tool results stay in the user message that carries them."""
     result: list[Message] = []
-    for raw in messages or ():
+    for raw in _common.listed(messages):
         message = as_dict(raw)
         result.append(
             {"role": str(message.get("role", "user")), "parts": content_parts(message.get("content"))}
@@ -138,7 +138,7 @@ def system_instructions(system: Any) -> list[Part] | None:
     if isinstance(system, str):
         return [{"type": "text", "content": system}] if system else None
     parts: list[Part] = []
-    for raw in system:
+    for raw in _common.listed(system):
         block = as_dict(raw)
         if block.get("type") == "text":
             parts.append({"type": "text", "content": block.get("text", "")})
@@ -148,7 +148,7 @@ def system_instructions(system: Any) -> list[Part] | None:
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     """``tools`` as definitions: client tools as functions, server tools by their versioned type."""
     result: list[dict[str, Any]] = []
-    for raw in tools or ():
+    for raw in _common.listed(tools):
         tool = as_dict(raw)
         kind = tool.get("type")
         if kind in (None, "custom"):

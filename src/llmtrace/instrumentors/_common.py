@@ -41,6 +41,12 @@ def present(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def listed(value: Any) -> list[Any] | tuple[Any, ...]:
+    """`value` if it is a list or tuple, else nothing: a request argument of another type is the SDK's
+    to reject, and another iterable (a generator) is the SDK's to consume, not ours."""
+    return value if isinstance(value, (list, tuple)) else ()
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     """A param (TypedDict) or an SDK model as a plain dict; anything else as ``{"content": str(obj)}``."""
     if isinstance(obj, Mapping):

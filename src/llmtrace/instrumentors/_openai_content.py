@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmtrace._records import Message, Part
-from llmtrace.instrumentors._common import as_dict
+from llmtrace.instrumentors._common import as_dict, listed
 
 # OpenAI finish reasons that differ from the schema's `finish_reason` values.
 _FINISH = {"tool_calls": "tool_call", "function_call": "tool_call"}
@@ -87,7 +87,7 @@ def _tool_call_parts(message: Mapping[str, Any]) -> list[Part]:
 def message_texts(messages: Any) -> list[str]:
     """The text of each message (content, refusals, tool-call names and arguments), for token counting."""
     texts = []
-    for raw in messages or ():
+    for raw in listed(messages):
         message = as_dict(raw)
         pieces = [p.get("content", "") for p in _content_parts(message.get("content")) if p["type"] == "text"]
         for part in _tool_call_parts(message):
@@ -102,7 +102,7 @@ def message_texts(messages: Any) -> list[str]:
 def chat_input_messages(messages: Any) -> list[Message]:
     """Chat Completions ``messages`` in the order sent (system messages stay in the history)."""
     result: list[Message] = []
-    for raw in messages or ():
+    for raw in listed(messages):
         message = as_dict(raw)
         role = str(message.get("role", "user"))
         if role in ("tool", "function"):
@@ -135,7 +135,7 @@ def chat_output_message(message: Any, finish_reason: str | None) -> Message:
 def tool_definitions(tools: Any, functions: Any = None) -> list[dict[str, Any]]:
     """Chat or Responses tool params as definitions (the core trims them to type and name by default)."""
     result: list[dict[str, Any]] = []
-    for raw in tools or ():
+    for raw in listed(tools):
         tool = as_dict(raw)
         nested = tool.get("function")
         function: Mapping[str, Any] = nested if isinstance(nested, Mapping) else tool
@@ -146,7 +146,7 @@ def tool_definitions(tools: Any, functions: Any = None) -> list[dict[str, Any]]:
         if function.get("parameters") is not None:
             entry["parameters"] = function["parameters"]
         result.append(entry)
-    for raw in functions or ():  # the deprecated functions= parameter
+    for raw in listed(functions):  # the deprecated functions= parameter
         result.extend(tool_definitions([{"type": "function", "function": as_dict(raw)}]))
     return result
 
@@ -166,7 +166,7 @@ def responses_input_messages(value: Any) -> list[Message]:
     if isinstance(value, str):
         return [{"role": "user", "parts": [{"type": "text", "content": value}]}]
     result: list[Message] = []
-    for raw in value or ():
+    for raw in listed(value):
         item = as_dict(raw)
         kind = item.get("type", "message")
         if kind == "message" or "role" in item:

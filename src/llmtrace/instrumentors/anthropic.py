@@ -75,8 +75,10 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMReq
         if value is not None:
             params[attr] = value
     stop = given(kwargs, "stop_sequences")
-    if stop:
-        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+    if isinstance(stop, str) and stop:
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and stop:
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [s for s in stop if isinstance(s, str)]
     config = given(kwargs, "output_config")
     effort = config.get("effort") if isinstance(config, Mapping) else None
     if effort is not None:

@@ -14,7 +14,7 @@ from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
 from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _openai_content as content
-from llmtrace.instrumentors._common import present, server
+from llmtrace.instrumentors._common import listed, present, server
 
 PROVIDER = "openai"
 
@@ -66,8 +66,10 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
     if max_tokens is not None:
         params[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
     stop = kwargs.get("stop")
-    if stop is not None:
-        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+    if isinstance(stop, str):
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)):
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [s for s in stop if isinstance(s, str)]
     n = kwargs.get("n")
     if n is not None and n != 1:
         params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
@@ -223,6 +225,15 @@ def chat_response(result: Any, capture: bool) -> LLMResponse | None:
     return None if completion is None else _choices_response(completion, _chat_choice if capture else None)
 
 
+def _order(index: Any) -> int:
+    """A choice or tool-call index to sort by (a chunk may carry none)."""
+    return index if isinstance(index, int) else -1
+
+
+def _first_order(item: tuple[Any, Any]) -> int:
+    return _order(item[0])
+
+
 class ChatAccumulator:
     """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on."""
 
@@ -241,11 +252,11 @@ class ChatAccumulator:
         # Per chunk with content capture off: a few attribute reads (id and model come from the last
         # chunk: every chunk of a stream carries the same ones).
         self._last = chunk
-        usage = chunk.usage
+        usage = getattr(chunk, "usage", None)  # a chunk may be anything the server sent, even null
         if usage is not None:
             self._usage = usage
         reasons = self._reasons
-        for choice in chunk.choices:
+        for choice in getattr(chunk, "choices", None) or ():
             index = choice.index
             reason = choice.finish_reason
             if reason is not None or index not in reasons:
@@ -281,7 +292,7 @@ class ChatAccumulator:
         last = self._last
         if last is None:  # no chunk was folded: nothing to report (no empty output-messages list)
             return LLMResponse()
-        indices = sorted(self._reasons)
+        indices = sorted(self._reasons, key=_order)
         states = []
         for index in indices:
             state = self._choices.get(index) or {"content": [], "tools": {}}
@@ -302,7 +313,8 @@ class ChatAccumulator:
 
     @staticmethod
     def _text(state: dict[str, Any]) -> str:
-        calls = [c["name"] + "".join(c["arguments"]) for _, c in sorted(state["tools"].items())]
+        tools = sorted(state["tools"].items(), key=_first_order)
+        calls = [c["name"] + "".join(c["arguments"]) for _, c in tools]
         return "".join(state["content"]) + "".join(calls)
 
     @staticmethod
@@ -313,7 +325,7 @@ class ChatAccumulator:
                 "type": "function",
                 "function": {"name": c["name"], "arguments": "".join(c["arguments"])},
             }
-            for _, c in sorted(state["tools"].items())
+            for _, c in sorted(state["tools"].items(), key=_first_order)
         ]
         message = {"role": "assistant", "content": "".join(state["content"]) or None, "tool_calls": calls}
         return content.chat_output_message(message, state["finish_reason"])
@@ -327,7 +339,7 @@ def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) 
     kwargs = present(kwargs)
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION, None)
     prompt = kwargs.get("prompt")
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt or ())
+    prompts = [prompt] if isinstance(prompt, str) else listed(prompt)  # a generator is the SDK's to read
     request.prompt_texts = lambda: [p if isinstance(p, str) else str(p) for p in prompts]
     if capture:
         request.input_messages = [
