@@ -187,13 +187,13 @@ class ReliableSpanProcessor(SpanProcessor):
         if thread is not None:
             self._wake.set()
             thread.join(self.export_timeout)
-        if thread is not None and thread.is_alive():
-            # Stuck in a slow export: give up on it (the daemon thread cannot hold up the exit).
-            with self._lock:
-                self._abandoned = True
-                left = len(self._queue) + self._inflight
-                self._queue.clear()
-            self._drop(left, SHUTDOWN)
+        with self._lock:
+            # Stuck in a slow export: give up on it (the daemon thread cannot hold up the exit). Also
+            # counts a span that arrived while the thread was finishing.
+            self._abandoned = thread is not None and thread.is_alive()
+            left = len(self._queue) + (self._inflight if self._abandoned else 0)
+            self._queue.clear()
+        self._drop(left, SHUTDOWN)
         try:
             self.exporter.shutdown()  # also ends the OTLP exporter's retry back-off
         except Exception:
@@ -217,10 +217,16 @@ class ReliableSpanProcessor(SpanProcessor):
                 self._wake.wait(delay)
                 self._wake.clear()
                 if not self._stopping:
-                    self._round(final=False)
-            self._round(final=True)
+                    self._guarded_round(final=False)
+            self._guarded_round(final=True)
         finally:
             context.detach(token)
+
+    def _guarded_round(self, final: bool) -> None:
+        try:
+            self._round(final)
+        except Exception:  # a bug here must not end the thread: spans would only pile up
+            log.debug("llmtrace: span export round failed", exc_info=True)
 
     def _round(self, final: bool) -> None:
         """Export until the queue is empty or an export fails; then answer the flushes asked so far."""
