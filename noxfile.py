@@ -78,7 +78,9 @@ def tests_litellm(session: nox.Session) -> None:
     """LiteLLM at its newest installable release (it pins openai < 3, so it cannot join `tests`)."""
     session.install("-e", ".", *TEST_DEPS, "litellm", "mcp")
     _tiktoken_files(session)
-    session.run("pytest", "tests/instrumentors/test_litellm.py", "tests/contract", *session.posargs)
+    # tests/privacy: LiteLLM's calls are scanned for prompts and credentials too
+    files = ["tests/instrumentors/test_litellm.py", "tests/contract", "tests/privacy"]
+    session.run("pytest", *files, *session.posargs)
 
 
 @nox.session

@@ -26,20 +26,24 @@ REDACTED = "[REDACTED]"
 
 # --- credentials in free text ---------------------------------------------------------------------
 
+_NAMES = ("key", "token", "secret", "password", "passwd", "credential", "signature", "authorization")
 _CREDENTIAL = re.compile(
+    # every alternative starts a word: one cheap look-behind rejects most positions (error texts are long)
+    r"(?<![\w+/=.\-])(?:"
     # userinfo of a URL: scheme://user:password@host
     r"(?P<url>[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@'\"<>]+@"
     # key=value / "key": "value" / header: value, for names ending like a credential
-    r"|(?P<name>(?i:[\w\-]*(?:key|token|secret|password|passwd|credential|signature|authorization)))"
+    r"|(?P<name>(?i:[\w\-]+(?:" + "|".join(f"(?<={n})" for n in _NAMES) + r")))"
     r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?i:(?:bearer|basic)\s+)?[^\s\"',;&}\])]+"
     # an Authorization header value on its own
-    r"|(?P<scheme>\b(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}"
+    r"|(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}"
     # keys with a known shape: OpenAI and Anthropic, Groq, Google, AWS key ids, Hugging Face, GitHub, JWTs
-    r"|\bsk-[A-Za-z0-9_\-*]{6,}|\bgsk_[A-Za-z0-9]{16,}|\bAIza[0-9A-Za-z_\-]{30,}"
-    r"|\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b|\bhf_[A-Za-z0-9]{30,}"
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
+    r"|sk-[A-Za-z0-9_\-*]{6,}|gsk_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_\-]{30,}"
+    r"|(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b|hf_[A-Za-z0-9]{30,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"
     # an opaque token: 32+ base64 characters (checked below: digits, upper and lower case letters)
-    r"|(?P<opaque>(?<![\w+/=.\-])[A-Za-z0-9+/]{32,}={0,2}(?![\w+/=\-]))"
+    r"|(?P<opaque>[A-Za-z0-9+/]{32,}={0,2}(?![\w+/=\-]))"
+    r")"
 )
 
 

@@ -27,18 +27,11 @@ if str(TESTS / "contract") not in sys.path:  # the contract's cases, when its fo
     sys.path.append(str(TESTS / "contract"))
 
 from cases import CASES, installed  # noqa: E402
+from cases import _raises as _raised  # noqa: E402
 
 SCENARIOS = ("nonstream", "stream", "stream_break", "tool_call", "error")
 
 Call = tuple[str, Callable[[], Any]]
-
-
-def _raised(run: Callable[[], Any]) -> BaseException:
-    try:
-        run()
-    except Exception as exc:
-        return exc
-    raise AssertionError("the call was expected to fail")
 
 
 def available() -> list[str]:
@@ -208,9 +201,7 @@ def failing_calls(body: dict[str, Any]) -> list[Call]:
     """One call per installed provider and failure in `FAILURES`, each answered with `body`."""
     calls: list[Call] = []
     for provider in available():
-        fail = _FAILING.get(provider)
-        if fail is None:  # litellm: its own contract error scenario only
-            continue
+        fail = _FAILING[provider]
         for failure in FAILURES:
             calls.append(
                 (f"{provider}-{failure}", functools.partial(_raised, functools.partial(fail, failure, body)))
@@ -299,6 +290,21 @@ def _bedrock_fail(failure: int | str, body: dict[str, Any]) -> Any:
     )
 
 
+def _litellm_fail(failure: int | str, body: dict[str, Any]) -> Any:
+    import httpx
+
+    import replay_litellm
+
+    route = {
+        "client": replay_litellm._handler(httpx, _httpx_answer(httpx, failure, body), False),
+        "api_key": "test",
+    }
+    messages = [{"role": "user", "content": "Hi"}]
+    return replay_litellm.run(
+        False, "completion", model="anthropic/claude-sonnet-4-6", max_tokens=8, messages=messages, **route
+    )
+
+
 _FAILING: dict[str, Callable[[int | str, dict[str, Any]], Any]] = {
     "openai": _openai_fail,
     "anthropic": _anthropic_fail,
@@ -308,6 +314,7 @@ _FAILING: dict[str, Callable[[int | str, dict[str, Any]], Any]] = {
     "cohere": _cohere_fail,
     "groq": _groq_fail,
     "ollama": _ollama_fail,
+    "litellm": _litellm_fail,
 }
 
 

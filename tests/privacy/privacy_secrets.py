@@ -164,7 +164,27 @@ def supply(monkeypatch: pytest.MonkeyPatch, mode: str, providers: list[str]) -> 
 
         for cls in (ollama.Client, ollama.AsyncClient):
             _wrap_init(monkeypatch, cls, ollama_change)
+    if "litellm" in providers:
+        _litellm(monkeypatch, mode)
     _aws(monkeypatch, mode, "bedrock" in providers)
+
+
+def _litellm(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """LiteLLM takes the key per call: the replayed calls (routed to Anthropic) get it, or read it from
+    ``ANTHROPIC_API_KEY``."""
+    import replay_litellm
+
+    for name in ("run", "stream"):
+        original = getattr(replay_litellm, name)
+
+        def keyed(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if mode == "environment":
+                kwargs.pop("api_key", None)
+            else:
+                kwargs["api_key"] = KEYS["anthropic"][0]
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(replay_litellm, name, keyed)
 
 
 def _aws(monkeypatch: pytest.MonkeyPatch, mode: str, installed: bool) -> None:

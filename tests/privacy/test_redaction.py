@@ -6,13 +6,14 @@ scenarios, replayed), the decorators and a LangChain tool; the caps on real call
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import re
 from typing import Any
 
 import pytest
-from privacy_calls import contract_calls, decorated_run, run_all
+from privacy_calls import CASSETTES, contract_calls, decorated_run, run_all
 from privacy_capture import Recorder
 
 import llmtrace
@@ -22,8 +23,14 @@ from llmtrace._redact import JSON_KEYS, REDACTED, content_size, credentials, is_
 from replay import openai_client
 from scenarios import call
 
-CASSETTES_OPENAI = "chat_nonstream_n2_multiple_choices.yaml"
 TRUNCATED = sc.LLMTRACE_CONTENT_TRUNCATED
+
+
+def _chat(*messages: dict[str, Any]) -> None:
+    """One chat completion through the real openai client (the recorded answer has two choices)."""
+    client, _ = openai_client(CASSETTES / "openai" / "chat_nonstream_n2_multiple_choices.yaml")
+    call(client, client.chat.completions.create, model="gpt-4o-mini", messages=list(messages))
+
 
 # --- credentials in free text --------------------------------------------------------------------
 
@@ -143,7 +150,7 @@ def _unwrapped(value: Any, key: str = "") -> list[str]:
 
 
 def _langchain_tool() -> Any:
-    tools = pytest.importorskip("langchain_core.tools")
+    from langchain_core import tools
 
     @tools.tool
     def lookup(city: str) -> str:
@@ -157,7 +164,9 @@ def test_hook_sees_every_captured_content_string():
     calls = [c for c in contract_calls() if c[0].endswith("-sync")]
     recorder = Recorder(capture_content=True, redact=_wrap)
     try:
-        run_all([*calls, ("decorators", decorated_run), ("langchain", _langchain_tool)])
+        # a framework instrumentor's content too, where LangChain is installed (the `tests` session)
+        frameworks = [("langchain", _langchain_tool)] if importlib.util.find_spec("langchain_core") else []
+        run_all([*calls, ("decorators", decorated_run), *frameworks])
     finally:
         emitted = recorder.finish()
 
@@ -175,7 +184,7 @@ def test_hook_sees_every_captured_content_string():
         sc.GEN_AI_TOOL_CALL_ARGUMENTS, sc.GEN_AI_TOOL_CALL_RESULT, sc.GEN_AI_RETRIEVAL_QUERY_TEXT,
         sc.GEN_AI_RETRIEVAL_DOCUMENTS, sc.GEN_AI_PROMPT_VARIABLE_PREFIX + "name",
     } <= keys  # fmt: skip
-    assert seen > 50
+    assert seen > len(calls)  # every call captured its input at least
 
 
 def test_scrubbers_on_captured_content():
@@ -193,13 +202,7 @@ def test_scrubbers_on_captured_content():
     try:
         book(pii)
         search(pii)
-        client, _ = openai_client(_cassette())
-        call(
-            client,
-            client.chat.completions.create,
-            model="gpt-4o-mini",
-            messages=[{"role": "user", "content": pii}],
-        )
+        _chat({"role": "user", "content": pii})
     finally:
         emitted = recorder.finish()
 
@@ -222,13 +225,7 @@ def test_a_failing_hook_records_a_marker_never_the_text(caplog):
     for hook in (broken, not_text):
         recorder = Recorder(capture_content=True, redact=hook, raise_internal_errors=False)
         try:
-            client, _ = openai_client(_cassette())
-            call(
-                client,
-                client.chat.completions.create,
-                model="gpt-4o-mini",
-                messages=[{"role": "user", "content": "top secret plan"}],
-            )
+            _chat({"role": "user", "content": "top secret plan"})
         finally:
             emitted = recorder.finish()
         [span] = emitted.spans
@@ -265,12 +262,6 @@ def test_with_content_off_no_redaction_code_runs(monkeypatch):
 # --- size caps -----------------------------------------------------------------------------------
 
 
-def _cassette() -> Any:
-    from privacy_calls import CASSETTES
-
-    return CASSETTES / "openai" / CASSETTES_OPENAI
-
-
 def test_content_is_clipped_string_by_string_to_valid_json():
     settings = llmtrace.Settings(capture_content=True, max_content_length=100)
     message = [{"role": "user", "parts": [{"type": "text", "content": "x" * 500}]}]
@@ -300,9 +291,7 @@ def test_span_content_total_is_capped_across_request_and_response():
     long = "word " * 3000
     recorder = Recorder(capture_content=True, max_content_length=4000, max_span_content_length=6000)
     try:
-        client, _ = openai_client(_cassette())
-        call(client, client.chat.completions.create, model="gpt-4o-mini",
-             messages=[{"role": "system", "content": long}, {"role": "user", "content": long}])  # fmt: skip
+        _chat({"role": "system", "content": long}, {"role": "user", "content": long})
     finally:
         emitted = recorder.finish()
 
@@ -334,13 +323,7 @@ def test_caps_apply_to_decorator_and_prompt_content():
         tool(big)
         search(big)
         with llmtrace.prompt("p", version="1", variables={"v": big, "w": big}):
-            client, _ = openai_client(_cassette())
-            call(
-                client,
-                client.chat.completions.create,
-                model="gpt-4o-mini",
-                messages=[{"role": "user", "content": "hi"}],
-            )
+            _chat({"role": "user", "content": "hi"})
     finally:
         emitted = recorder.finish()
 
