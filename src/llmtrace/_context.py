@@ -42,8 +42,14 @@ _ATTRIBUTES = otel_context.create_key("llmtrace-attributes")
 _PROMPT = otel_context.create_key("llmtrace-prompt")
 
 
+attributes_given = False
+"""Whether `attributes()` was ever called: until then no context holds any, and nothing looks."""
+
+
 def current_attributes(context: Context | None = None) -> Mapping[str, AttributeValue] | None:
     """The context attributes in force (as span attribute names)."""
+    if not attributes_given:
+        return None
     value = otel_context.get_value(_ATTRIBUTES, context)
     return value if isinstance(value, Mapping) else None
 
@@ -292,6 +298,8 @@ def attributes(
     values = {"user_id": user_id, "session_id": session_id, "conversation_id": conversation_id,
               "tenant_id": tenant_id, "feature": feature, **custom}  # fmt: skip
     given = {k: v for k, v in values.items() if v is not _UNSET}
+    global attributes_given
+    attributes_given = True
     return Scope(_ATTRIBUTES, lambda: merged_attributes(given))
 
 

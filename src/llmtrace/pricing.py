@@ -268,7 +268,12 @@ class PriceTable:
         """
         if usage.input_tokens is None:
             return None
-        priced = None if model is None else self._priced(model)
+        # the resolved-name cache inline: this runs on every call
+        priced = None
+        if model is not None:
+            priced = self._resolved.get(model, _UNRESOLVED)
+            if priced is _UNRESOLVED:
+                priced = self._priced(model)
         if priced is None and fallback is not None:
             priced = self._priced(fallback)
         if priced is None:
@@ -327,6 +332,9 @@ class PriceTable:
         )
 
 
+_UNRESOLVED: Any = object()
+
+
 def _cost(usage: Usage, priced: _Priced) -> Cost:
     tokens_in = usage.input_tokens or 0
     rates = priced.base
@@ -334,16 +342,21 @@ def _cost(usage: Usage, priced: _Priced) -> Cost:
         if tokens_in > above:
             rates = tier
             break
-    read = usage.cache_read_input_tokens or 0
-    write = usage.cache_write_input_tokens or 0
-    write_1h = min(usage.cache_write_1h_input_tokens or 0, write)
-    fresh = max(tokens_in - read - write, 0)
-    input_usd = (
-        fresh * rates.input
-        + read * rates.cache_read
-        + (write - write_1h) * rates.cache_write
-        + write_1h * rates.cache_write_1h
-    ) / _PER
+    read = usage.cache_read_input_tokens
+    write = usage.cache_write_input_tokens
+    if read or write:
+        read = read or 0
+        write = write or 0
+        write_1h = min(usage.cache_write_1h_input_tokens or 0, write)
+        fresh = max(tokens_in - read - write, 0)
+        input_usd = (
+            fresh * rates.input
+            + read * rates.cache_read
+            + (write - write_1h) * rates.cache_write
+            + write_1h * rates.cache_write_1h
+        ) / _PER
+    else:  # the common case, kept short: it runs on every call
+        input_usd = tokens_in * rates.input / _PER
     tokens_out = usage.output_tokens or 0
     reasoning = usage.reasoning_output_tokens
     if rates.reasoning is None or not reasoning:

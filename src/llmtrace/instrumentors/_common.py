@@ -30,10 +30,20 @@ def given(kwargs: Mapping[str, Any], key: str) -> Any:
 _SENTINELS = ("NotGiven", "Omit")
 
 
-def present(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The arguments the caller gave, as one plain dict: SDK sentinels and None dropped, ``extra_body``
-    laid over them (the SDK sends it over the keyword arguments). Built once per call, so mappers read
-    it with plain ``dict.get``."""
+# Argument types that are never an SDK sentinel: checked first, as a set lookup, on the per-call path.
+_PLAIN = frozenset({str, int, float, bool, list, dict, tuple})
+
+
+def present(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The arguments the caller gave, read-only: SDK sentinels and None dropped, ``extra_body`` laid over
+    them (the SDK sends it over the keyword arguments). `kwargs` itself when there is nothing to drop
+    or lay over (the usual case), so mappers read it with plain ``dict.get`` at no copying cost."""
+    for value in kwargs.values():
+        if type(value) not in _PLAIN and (value is None or type(value).__name__ in _SENTINELS):
+            break
+    else:
+        if "extra_body" not in kwargs:
+            return kwargs
     out = {k: v for k, v in kwargs.items() if v is not None and type(v).__name__ not in _SENTINELS}
     extra = out.get("extra_body")
     if extra is not None and isinstance(extra, Mapping):
@@ -69,7 +79,10 @@ def server(instance: Any, provider_of: Callable[[str, str | None, int | None], s
     `provider_of(client class name, host, port)` names the provider.
     """
     client = getattr(instance, "_client", None)
-    base = getattr(client, "base_url", None)
+    # The stored URL first: openai 3.x's base_url property runs an import statement on every read.
+    base = getattr(client, "_base_url", None)
+    if base is None:
+        base = getattr(client, "base_url", None)
     # Fast path: the same client with the same base URL object as last time (ids can be reused by a
     # later client, but then its base_url is another object).
     fast = _by_client.get(id(client))

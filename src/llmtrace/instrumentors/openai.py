@@ -73,9 +73,10 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
     n = kwargs.get("n")
     if n is not None and n != 1:
         params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    output_type = _output_type(kwargs)
-    if output_type is not None:
-        params[sc.GEN_AI_OUTPUT_TYPE] = output_type
+    if "response_format" in kwargs or "text_format" in kwargs or "text" in kwargs:
+        output_type = _output_type(kwargs)
+        if output_type is not None:
+            params[sc.GEN_AI_OUTPUT_TYPE] = output_type
     if provider in ("openai", "azure.ai.openai"):
         if api_type is not None:
             params[sc.OPENAI_API_TYPE] = api_type
@@ -117,11 +118,15 @@ def _usage(usage: Any) -> Usage | None:
     completion = getattr(usage, "completion_tokens", None)
     if completion is None:
         completion = getattr(usage, "output_tokens", None)
-    result = Usage(input_tokens=prompt, output_tokens=completion)
+    result = Usage(prompt, completion)
     details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
     if details is not None:
-        result.cache_read_input_tokens = _detail(details, "cached_tokens")
-        result.cache_write_input_tokens = _detail(details, "cache_write_tokens")
+        if isinstance(details, dict):  # SDKs older than the field keep the details as a plain dict
+            result.cache_read_input_tokens = details.get("cached_tokens")
+            result.cache_write_input_tokens = details.get("cache_write_tokens")
+        else:
+            result.cache_read_input_tokens = getattr(details, "cached_tokens", None)
+            result.cache_write_input_tokens = getattr(details, "cache_write_tokens", None)
     details = getattr(usage, "completion_tokens_details", None) or getattr(
         usage, "output_tokens_details", None
     )
@@ -132,7 +137,8 @@ def _usage(usage: Any) -> Usage | None:
 
 def _detail(details: Any, name: str) -> Any:
     """A usage-details count; SDKs older than the field keep the details as a plain dict (an extra)."""
-    return details.get(name) if isinstance(details, Mapping) else getattr(details, name, None)
+    # isinstance(dict), not Mapping: an ABC check on every call is measurable, and the extra is a dict
+    return details.get(name) if isinstance(details, dict) else getattr(details, name, None)
 
 
 def _openai_attributes(out: dict[str, Any], obj: Any) -> None:
@@ -159,10 +165,18 @@ def is_unread_response(result: Any) -> bool:
     return type(result).__name__ in ("APIResponse", "AsyncAPIResponse")
 
 
+_STREAM_CLASSES: dict[type, bool] = {}
+
+
 def is_sdk_stream(result: Any) -> bool:
     """Whether the SDK returned a stream object (not a raw or streamed-response wrapper)."""
     cls = type(result)
-    return hasattr(cls, "__next__") or hasattr(cls, "__anext__")
+    known = _STREAM_CLASSES.get(cls)
+    if known is None:  # a failed hasattr on a class raises inside: worth a lookup table per class
+        known = hasattr(cls, "__next__") or hasattr(cls, "__anext__")
+        if len(_STREAM_CLASSES) < 256:
+            _STREAM_CLASSES[cls] = known
+    return known
 
 
 # --- Chat Completions ---------------------------------------------------------------------------
