@@ -138,7 +138,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Per-call overhead against an un-instrumented call and a bare OTel span."""
-    session.install("-e", ".", "openai")
+    """Per-call overhead against an un-instrumented call and a bare OTel span, then the footprint: import
+    and instrument() time and modules, RSS over 20,000 streamed calls, per-chunk, token and cost costs."""
+    session.install("-e", ".", "openai", "anthropic")
     _tiktoken_files(session)  # for --tokens
     session.run("python", "benchmarks/bench.py", *session.posargs)
+    if set(session.posargs) <= {"--quick"}:  # a plain run; not the single-purpose modes of bench.py
+        session.run("python", "benchmarks/footprint.py", *session.posargs)
+
+
+@nox.session
+def bench_peers(session: nox.Session) -> None:
+    """llmtrace against OpenLLMetry, OpenInference and the official OTel GenAI instrumentations, each in its
+    own environment (made by benchmarks/_venvs.py); needs valgrind for the instruction counts."""
+    session.run("python", "benchmarks/peers.py", *session.posargs)  # standard library only

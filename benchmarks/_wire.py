@@ -1,4 +1,4 @@
-"""Canned OpenAI responses in the real wire format, served to a real ``openai.OpenAI`` without a network.
+"""Canned OpenAI and Anthropic responses in the real wire format, served to real SDK clients offline.
 
 Each scenario gets its own client whose ``MockTransport`` answers every request with one fixed body, so
 the SDK does all of its usual work (request building, JSON/SSE parsing, pydantic models) and nothing
@@ -17,6 +17,7 @@ from typing import Any
 import openai
 
 CHAT_MODEL = "gpt-4o-mini"
+ANTHROPIC_MODEL = "claude-haiku-4-5"
 EMBEDDING_MODEL = "text-embedding-3-small"
 EMBEDDING_DIMENSIONS = 1536
 MESSAGES: list[dict[str, str]] = [
@@ -50,9 +51,9 @@ _COMMON = {
 }
 
 
-def httpx_module() -> ModuleType:
-    """The httpx flavour the installed openai SDK is built on: ``httpx2`` (openai >= 3) or ``httpx``."""
-    import openai._base_client as base_client
+def httpx_module(sdk: str = "openai") -> ModuleType:
+    """The httpx flavour an installed SDK is built on: ``httpx2`` (openai >= 3) or ``httpx``."""
+    base_client = importlib.import_module(f"{sdk}._base_client")
 
     for name in ("httpx2", "httpx"):
         module = getattr(base_client, name, None)
@@ -107,15 +108,84 @@ def embeddings_body(encoding_format: str) -> bytes:
     return json.dumps({"object": "list", "data": [item], "model": EMBEDDING_MODEL, "usage": usage}).encode()
 
 
-def client(body: bytes, content_type: str) -> openai.OpenAI:
-    """A real OpenAI client whose every request is answered 200 with `body`."""
-    httpx = httpx_module()
-    headers = {"content-type": content_type, "x-request-id": "req_bench"}
+_ANTHROPIC_USAGE = {
+    "input_tokens": 38,
+    "output_tokens": 92,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 0,
+    "service_tier": "standard",
+}
+_ANTHROPIC_MESSAGE = {
+    "id": "msg_BENCH000000000000000000",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-haiku-4-5-20251001",
+    "stop_sequence": None,
+}
+
+
+def anthropic_body() -> bytes:
+    """A Message with one text block and usage."""
+    content = [{"type": "text", "text": _ANSWER}]
+    message = {**_ANTHROPIC_MESSAGE, "content": content, "stop_reason": "end_turn", "usage": _ANTHROPIC_USAGE}
+    return json.dumps(message).encode()
+
+
+def anthropic_stream_body(events: int) -> bytes:
+    """An SSE body of exactly `events` stream events: message_start, content_block_start, text deltas,
+    content_block_stop, message_delta and message_stop (the SDK yields each of them)."""
+    pieces = events - 5
+    words = _ANSWER.split(" ")
+    cuts = [len(words) * i // pieces for i in range(pieces + 1)]
+    texts = [" " * (i > 0) + " ".join(words[cuts[i] : cuts[i + 1]]) for i in range(pieces)]
+    start_usage = {**_ANTHROPIC_USAGE, "output_tokens": 1}
+    start = {**_ANTHROPIC_MESSAGE, "content": [], "stop_reason": None, "usage": start_usage}
+    payloads: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        *(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}}
+            for t in texts
+        ),
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": _ANTHROPIC_USAGE["output_tokens"]},
+        },
+        {"type": "message_stop"},
+    ]
+    return "".join(f"event: {p['type']}\ndata: {json.dumps(p)}\n\n" for p in payloads).encode()
+
+
+def _http_client(body: bytes, content_type: str, sdk: str = "openai") -> Any:
+    """An httpx(2) client whose every request is answered 200 with `body`, without a network."""
+    httpx = httpx_module(sdk)
+    headers = {"content-type": content_type, "x-request-id": "req_bench", "request-id": "req_bench"}
 
     def handler(request: Any) -> Any:
         return httpx.Response(200, headers=headers, content=body)
 
-    http_client = httpx.Client(transport=httpx.MockTransport(handler))
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def client(body: bytes, content_type: str) -> openai.OpenAI:
+    """A real OpenAI client whose every request is answered 200 with `body`."""
     return openai.OpenAI(
-        api_key="sk-bench", base_url="https://api.openai.com/v1", max_retries=0, http_client=http_client
+        api_key="sk-bench",
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
+        http_client=_http_client(body, content_type),
+    )
+
+
+def anthropic_client(body: bytes, content_type: str) -> Any:
+    """A real Anthropic client whose every request is answered 200 with `body`."""
+    import anthropic
+
+    return anthropic.Anthropic(
+        api_key="sk-ant-bench",
+        base_url="https://api.anthropic.com",
+        max_retries=0,
+        http_client=_http_client(body, content_type, "anthropic"),
     )

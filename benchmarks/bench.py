@@ -335,17 +335,24 @@ def callgrind_report(scenario: str, capture: bool, calls: int, chunks: int) -> N
     out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
-def token_counting(rounds: int = 7, repeat: int = 50) -> None:
+def token_counting(rounds: int = 7, repeat: int = 50, print_table: bool = True) -> list[dict[str, Any]]:
     """Microseconds per 1,000 tokens of llmtrace's fallback counting (off the caller's thread in use):
     tiktoken o200k_base and cl100k_base (needs TIKTOKEN_CACHE_DIR offline) and the chars/4 estimate."""
     from llmtrace import tokens
 
     text = _wire.MESSAGES[1]["content"] + " " + " ".join(_wire.MESSAGES[0]["content"] for _ in range(60))
-    print("| tokenizer | tokens in text | µs per 1k tokens (min of rounds) |\n|---|---|---|")
+    rows = []
     for model in ("gpt-4o-mini", "gpt-4", "claude-3-haiku"):
         count, tokenizer = tokens.count_tokens([text], model)  # loads the encoding once
         best = min(_time_counting(tokens.count_tokens, text, model, repeat) for _ in range(rounds))
-        print(f"| {tokenizer} ({model}) | {count} | {best / count * 1000:.1f} |")
+        rows.append(
+            {"tokenizer": f"{tokenizer} ({model})", "tokens": count, "us_per_1k": best / count * 1000}
+        )
+    if print_table:
+        print("| tokenizer | tokens in text | µs per 1k tokens (min of rounds) |\n|---|---|---|")
+        for r in rows:
+            print(f"| {r['tokenizer']} | {r['tokens']} | {r['us_per_1k']:.1f} |")
+    return rows
 
 
 def _time_counting(count: Any, text: str, model: str, repeat: int) -> float:

@@ -1,0 +1,312 @@
+"""What llmtrace costs besides each call: import and instrument(), modules, memory, per chunk, tokens, cost.
+
+    python benchmarks/footprint.py            # ~5 min here; writes benchmarks/results/footprint.{json,md}
+    python benchmarks/footprint.py --quick    # smoke test (fewer calls, no callgrind)
+
+Run in an environment with llmtrace, openai and anthropic installed (``nox -s bench`` runs it after bench.py).
+It also creates an environment with llmtrace alone (no provider SDK) under .nox/bench-envs (see _venvs.py).
+
+- import + instrument(): ``import llmtrace; llmtrace.instrument()`` (defaults: OTLP exporters) in fresh
+  processes, with and without the provider SDKs installed; median and min of the runs. The modules it
+  loads beyond those that setting up the OpenTelemetry SDK the same way (trace, metrics and logs providers
+  with OTLP/HTTP exporters) and importing its declared dependencies (wrapt, pydantic) load, and whether any
+  provider SDK was loaded.
+- memory: RSS after 1k, 5k, 10k and 20k streamed calls (content on, the usual GC), and peak RSS.
+- per chunk: instructions (callgrind) and ns (wall time) of llmtrace's added cost per streamed chunk, as
+  the slope between 50- and 500-chunk streams, against the un-instrumented SDK.
+- token counting per 1k tokens (bench.py --tokens) and the cost computation per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import _venvs
+import peers
+
+PROVIDER_MODULES = (
+    "openai",
+    "anthropic",
+    "boto3",
+    "botocore",
+    "google.genai",
+    "mistralai",
+    "cohere",
+    "groq",
+    "ollama",
+    "litellm",
+    "langchain_core",
+    "llama_index",
+    "chromadb",
+    "qdrant_client",
+    "mcp",
+)
+_IMPORT_PROBE = """
+import json, os, sys, time
+t0 = time.perf_counter()
+import llmtrace
+t1 = time.perf_counter()
+handle = llmtrace.instrument()
+t2 = time.perf_counter()
+times = {"import_ms": (t1 - t0) * 1e3, "instrument_ms": (t2 - t1) * 1e3}
+print(json.dumps({**times, "modules": sorted(sys.modules)}))
+sys.stdout.flush()
+os._exit(0)  # no exit-time export attempts
+"""
+# What the application would load anyway to export the same way: the OTel SDK's trace, metrics and logs
+# providers with OTLP/HTTP exporters (what instrument() sets up by default), and the declared dependencies.
+_BASELINE_PROBE = """
+import json, sys, time
+t0 = time.perf_counter()
+import wrapt
+from pydantic import BaseModel, TypeAdapter
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+resource = Resource.create({})
+TracerProvider(resource=resource).add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
+LoggerProvider(resource=resource).add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+print(json.dumps({"ms": (time.perf_counter() - t0) * 1e3, "modules": sorted(sys.modules)}))
+sys.stdout.flush()
+import os
+os._exit(0)
+"""
+
+
+def import_cost(python: Path, runs: int) -> dict[str, Any]:
+    env = {**peers.worker_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}  # never reached
+
+    def probe(code: str) -> dict[str, Any]:
+        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    probe(_IMPORT_PROBE)  # writes the .pyc files, as any earlier run would have
+    samples = [probe(_IMPORT_PROBE) for _ in range(runs)]
+    baselines = [probe(_BASELINE_PROBE) for _ in range(runs)]
+    baseline = set(baselines[-1]["modules"])
+    loaded = set(samples[-1]["modules"])
+    extra = sorted(m for m in loaded - baseline if m != "llmtrace" and not m.startswith("llmtrace."))
+    total = [s["import_ms"] + s["instrument_ms"] for s in samples]
+    providers = sorted(m for m in loaded if m.split(".")[0] in PROVIDER_MODULES or m in PROVIDER_MODULES)
+    return {
+        "python": str(python),
+        "runs": runs,
+        "import_ms": statistics.median(s["import_ms"] for s in samples),
+        "instrument_ms": statistics.median(s["instrument_ms"] for s in samples),
+        "total_ms": statistics.median(total),
+        "total_ms_min": min(total),
+        "otel_setup_ms": statistics.median(b["ms"] for b in baselines),
+        "modules_loaded": len(loaded),
+        "llmtrace_modules": sorted(m for m in loaded if m == "llmtrace" or m.startswith("llmtrace.")),
+        "extra_modules": extra,
+        "provider_sdk_modules": providers,
+    }
+
+
+def memory(calls: int, chunks: int) -> dict[str, Any]:
+    """RSS while making `calls` streamed calls with llmtrace on (content captured), in a fresh process."""
+    probe = f"""
+import json, resource, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import _contenders as c
+runner = c.Runner("llmtrace")
+runner.setup(c.Case("stream", capture=True, chunks={chunks}), [])
+call, rss = runner.current.call, {{}}
+marks = {{1000, 5000, 10000, {calls}}}
+for i in range(1, {calls} + 1):
+    call()
+    if i in marks:
+        runner.flush()
+        rss[i] = c.rss_kib()
+runner.teardown()
+print(json.dumps({{"rss_kib": rss, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+"""
+    started = time.perf_counter()
+    command = [sys.executable, "-c", probe]
+    done = subprocess.run(command, capture_output=True, text=True, env=peers.worker_env(), check=False)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    rss = {int(k): v for k, v in found["rss_kib"].items()}
+    first = 5000 if 5000 in rss else min(rss)
+    return {
+        "calls": calls,
+        "chunks": chunks,
+        "rss_kib": rss,
+        "peak_rss_kib": found["peak_rss_kib"],
+        "growth_kib": rss[calls] - rss[first],
+        "growth_from": first,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def per_chunk(rounds: int, callgrind: bool) -> dict[str, Any]:
+    """llmtrace's added cost per chunk: slope of (llmtrace - bare) between 50 and 500 chunks."""
+    names = ("bare", "llmtrace")
+    settings = peers.Settings(rounds=rounds, warmup=1, scenarios=("stream", "stream500"), contenders=names)
+    log = open(Path("/tmp") / "llmtrace-footprint-workers.log", "w")  # noqa: SIM115
+    workers = {n: peers.Worker(n, Path(sys.executable), log) for n in names}
+    try:
+        results = peers.wall_time(workers, settings)
+    finally:
+        for worker in workers.values():
+            worker.close()
+        log.close()
+    report: dict[str, Any] = {"results": results}
+    if callgrind:
+        counted = [
+            {"scenario": s, "capture": c, "sampled": True} for s in settings.scenarios for c in (False, True)
+        ]
+        report["instructions"] = peers.instructions(names, counted, {}, lambda name: Path(sys.executable), 2)
+    peers.analyse(report)
+    out = {}
+    for capture in (False, True):
+        small = peers._by(report, "stream", capture)["llmtrace"]
+        large = peers._by(report, "stream500", capture)["llmtrace"]
+        row: dict[str, Any] = {
+            "ns": (large["added_us"]["median"] - small["added_us"]["median"]) / 450 * 1000,
+        }
+        if "added_instructions" in small:
+            row["instructions"] = (large["added_instructions"] - small["added_instructions"]) / 450
+        out[f"content {'on' if capture else 'off'}"] = row
+    return out
+
+
+def cost_computation(repeat: int = 20000) -> dict[str, float]:
+    """µs per call of the cost lookup and computation llmtrace makes once per call."""
+    from llmtrace._records import Usage
+    from llmtrace.pricing import load_price_table
+
+    table = load_price_table()
+    found = {}
+    for model, usage in (
+        ("gpt-4o-mini-2024-07-18", Usage(input_tokens=38, output_tokens=92, cache_read_input_tokens=0)),
+        ("claude-haiku-4-5-20251001", Usage(input_tokens=38, output_tokens=92, cache_write_input_tokens=0)),
+    ):
+        assert table.cost_of(usage, model) is not None
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter_ns()
+            for _ in range(repeat):
+                table.cost_of(usage, model)
+            best = min(best, (time.perf_counter_ns() - start) / repeat / 1000)
+        found[model] = best
+    return found
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "| import + instrument() | environment | median ms (min) | modules loaded beyond OTel SDK + deps "
+        "| provider SDK modules loaded |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in report["imports"].items():
+        extra = f"{len(r['extra_modules'])}: " + ", ".join(r["extra_modules"][:30])
+        providers = ", ".join(r["provider_sdk_modules"]) or "none"
+        total = f"{r['total_ms']:.0f} ({r['total_ms_min']:.0f}); import {r['import_ms']:.0f}"
+        total += f"; the same OTel SDK setup alone {r['otel_setup_ms']:.0f}"
+        lines.append(
+            f"| `import llmtrace; llmtrace.instrument()` | {name} | {total} | {extra} | {providers} |"
+        )
+    m = report["memory"]
+    lines += ["", "| memory | value |", "|---|---|"]
+    lines += [
+        f"| RSS after {k:,} streamed calls ({m['chunks']} chunks, content on) | {v / 1024:.1f} MiB |"
+        for k, v in sorted(m["rss_kib"].items())
+    ]
+    lines += [
+        f"| RSS growth from {m['growth_from']:,} to {m['calls']:,} calls | {m['growth_kib']} KiB |",
+        f"| peak RSS | {m['peak_rss_kib'] / 1024:.1f} MiB |",
+    ]
+    lines += [
+        "",
+        "| per streamed chunk (llmtrace added, slope 50 -> 500 chunks) | ns | instructions |",
+        "|---|---|---|",
+    ]
+    for name, row in report["per_chunk"].items():
+        instr = f"{row['instructions']:,.0f}" if "instructions" in row else "not run"
+        lines.append(f"| {name} | {row['ns']:.0f} | {instr} |")
+    lines += ["", "| cost computation per call (PriceTable.cost_of) | µs |", "|---|---|"]
+    lines += [f"| {model} | {us:.2f} |" for model, us in report["cost_us"].items()]
+    lines += [
+        "",
+        "| token counting (fallback when a response has no usage) | tokens in text | µs per 1k tokens |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {r['tokenizer']} | {r['tokens']} | {r['us_per_1k']:.1f} |" for r in report["tokens"]]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and calls, no callgrind")
+    parser.add_argument("--soak-calls", type=int, help="streamed calls for the RSS check (default 20000)")
+    parser.add_argument("--soak-chunks", type=int, default=10, help="chunks per streamed call (default 10)")
+    parser.add_argument("--envs", type=Path, default=_venvs.DEFAULT_DIR)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    import bench
+
+    runs = 3 if args.quick else 9
+    alone = _venvs.ensure("llmtrace-only", args.envs)
+    report: dict[str, Any] = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(["python", "benchmarks/footprint.py", *sys.argv[1:]]),
+        "machine": bench.machine(),
+        "imports": {
+            "llmtrace only (no provider SDK installed)": import_cost(alone, runs),
+            "with openai and anthropic installed": import_cost(Path(sys.executable), runs),
+        },
+    }
+    print(json.dumps(report["imports"], indent=1)[:2000], flush=True)
+    report["memory"] = memory(args.soak_calls or (2000 if args.quick else 20000), args.soak_chunks)
+    print(report["memory"], flush=True)
+    report["per_chunk"] = per_chunk(3 if args.quick else 15, callgrind=not args.quick)
+    report["cost_us"] = cost_computation(2000 if args.quick else 20000)
+    report["tokens"] = bench.token_counting(print_table=False)
+    report["peak_rss_kib_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report["seconds"] = time.perf_counter() - started
+    table = markdown(report)
+    print(table)
+    if not args.no_write:
+        peers.RESULTS.mkdir(parents=True, exist_ok=True)
+        (peers.RESULTS / "footprint.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        m = report["machine"]
+        head = [
+            f"# llmtrace footprint ({report['date']})",
+            "",
+            f"Command: `{report['command']}` "
+            f"({report['seconds']:.0f} s). llmtrace at {m['llmtrace_commit']}.",
+            "",
+            f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, {m['python']}, load average at start "
+            f"{m['load_average']}. Packages: "
+            + ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+            + ".",
+            "",
+            "See benchmarks/README.md for what each row means.",
+            "",
+        ]
+        (peers.RESULTS / "footprint.md").write_text("\n".join([*head, table, ""]), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
