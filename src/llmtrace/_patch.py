@@ -4,6 +4,11 @@ A provider module lists `Patch` entries; each names a module, an attribute path 
 `Endpoint` (pure mapping functions). The wrapper built here is the only place that touches the user's
 call: it runs the SDK method once, outside any containment, and returns exactly what the SDK returned
 (or a stream proxy around it).
+
+A provider whose SDK method does not fit a `Patch` with an endpoint (botocore's one entry point for every
+operation) builds its raw wrapper from the same hooks: `start` opens the traced call, `finish` ends it
+with the SDK's result, `traced` runs the user's call between the two, and `endpoint_wrappers` is what
+the patch table itself uses.
 """
 
 from __future__ import annotations
@@ -45,6 +50,10 @@ class Endpoint:
     """Whether a returned object is a stream to proxy (default: the request asked to stream)."""
     is_deferred: Callable[[Any], bool] | None = None
     """Whether a returned object is an unread response whose ``parse()`` yields the real result."""
+    positional: tuple[str, ...] = ()
+    """The names of the method's positional parameters, in order (``self`` excluded), for SDKs taking
+    arguments by position: a call's positional arguments reach the request mapper under these names,
+    while the SDK still gets the call exactly as made. Empty (keyword-only methods): nothing is bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +66,9 @@ class Patch:
     wrapper: Wrapper | None = None
 
 
-def _finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
+def finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
+    """End `call` with the SDK's `result` mapped by `endpoint`, or hand back the stream (or unread
+    response) proxy that ends it later; returns what the user gets. Never raises."""
     capture = call.runtime.settings.capture_content
     try:
         if endpoint.is_deferred is not None and endpoint.is_deferred(result):
@@ -94,7 +105,7 @@ class DeferredProxy(wrapt.BaseObjectProxy[Any]):
         except BaseException as exc:
             self._self_call.fail(exc)
             raise
-        return _finish(self._self_call, self._self_endpoint, result, False)
+        return finish(self._self_call, self._self_endpoint, result, False)
 
     def close(self) -> None:
         """Close the response; a body read without parse() ends the span without response details."""
@@ -118,7 +129,7 @@ class AsyncDeferredProxy(DeferredProxy):
         except BaseException as exc:
             self._self_call.fail(exc)
             raise
-        return _finish(self._self_call, self._self_endpoint, result, True)
+        return finish(self._self_call, self._self_endpoint, result, True)
 
     async def close(self) -> None:  # type: ignore[override]
         """Close the response and end the span if parse() did not."""
@@ -128,7 +139,10 @@ class AsyncDeferredProxy(DeferredProxy):
             self._self_call.finish(None)
 
 
-def _start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
+def start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
+    """Open the traced call of `endpoint` for a call on `instance` with `kwargs`. None, for the call to
+    pass through untraced: not instrumented, instrumentation suppressed, inside a traced call already,
+    or the request mapper failed (logged). Never raises."""
     runtime = _core.RUNTIME
     if runtime is None or suppressed():
         return None
@@ -140,16 +154,19 @@ def _start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call
         return None
 
 
-Starter = Callable[[Any, Mapping[str, Any]], "Call | None"]
+Starter = Callable[[Any, tuple[Any, ...], Mapping[str, Any]], "Call | None"]
+"""(instance, args, kwargs) of the user's call -> the call opened for it (`start`), None to pass through."""
 Finisher = Callable[[Call, Any, bool], Any]
+"""(call, the SDK's result, is_async) -> what the user gets; the call ends now or with its stream."""
 
 
-def _traced(start: Starter, then: Finisher) -> tuple[Wrapper, Wrapper]:
-    """The (sync, async) wrappers around a user's call: `start` opens the call (None: pass through), the
-    SDK method runs once with the span current, and `then` turns its result into what the user gets."""
+def traced(open_call: Starter, then: Finisher) -> tuple[Wrapper, Wrapper]:
+    """The (sync, async) wrappers around a user's call: `open_call` opens the call (None: pass through),
+    the SDK method runs once with the span current, and `then` turns its result into what the user gets.
+    The SDK gets the call's arguments as they were; its exception is recorded and re-raised unchanged."""
 
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = start(instance, kwargs)
+        call = open_call(instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)
@@ -165,7 +182,7 @@ def _traced(start: Starter, then: Finisher) -> tuple[Wrapper, Wrapper]:
     async def async_wrapper(
         wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = start(instance, kwargs)
+        call = open_call(instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         token = otel_context.attach(call.context)
@@ -181,14 +198,23 @@ def _traced(start: Starter, then: Finisher) -> tuple[Wrapper, Wrapper]:
     return wrapper, async_wrapper
 
 
-def _endpoint_wrappers(endpoint: Endpoint) -> tuple[Wrapper, Wrapper]:
-    def start(instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
-        return _start(endpoint, instance, kwargs)
+def endpoint_wrappers(endpoint: Endpoint) -> tuple[Wrapper, Wrapper]:
+    """The (sync, async) traced wrappers of an SDK method that `endpoint` maps."""
+    names = endpoint.positional
+
+    def open_call(instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Call | None:
+        return start(endpoint, instance, kwargs)
+
+    def open_named(instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Call | None:
+        # the mapper's view only: the SDK is called with `args` and `kwargs` as they are
+        return start(
+            endpoint, instance, {**dict(zip(names, args, strict=False)), **kwargs} if args else kwargs
+        )
 
     def then(call: Call, result: Any, is_async: bool) -> Any:
-        return _finish(call, endpoint, result, is_async)
+        return finish(call, endpoint, result, is_async)
 
-    return _traced(start, then)
+    return traced(open_named if names else open_call, then)
 
 
 def unless_in_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -237,14 +263,14 @@ def stream_helper_entry(endpoint: Endpoint, attribute: str) -> tuple[Wrapper, Wr
     """Raw wrappers for a manager's ``__enter__`` and ``__aenter__``: trace the request it sends with the
     arguments `remember_request` kept, and proxy the raw stream its helper holds in `attribute`."""
 
-    def start(manager: Any, kwargs: Mapping[str, Any]) -> Call | None:
+    def open_call(manager: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Call | None:
         request = getattr(manager, _REQUEST, None)
-        return _start(endpoint, request[0], request[1]) if request is not None else None
+        return start(endpoint, request[0], request[1]) if request is not None else None
 
     def then(call: Call, helper: Any, is_async: bool) -> Any:
         return _proxy_helper_stream(call, endpoint, helper, attribute, is_async)
 
-    return _traced(start, then)
+    return traced(open_call, then)
 
 
 class Patcher:
@@ -291,7 +317,7 @@ class Patcher:
         if patch.wrapper is not None:
             wrapper = patch.wrapper
         elif patch.endpoint is not None:
-            sync_wrapper, async_wrapper = _endpoint_wrappers(patch.endpoint)
+            sync_wrapper, async_wrapper = endpoint_wrappers(patch.endpoint)
             wrapper = async_wrapper if inspect.iscoroutinefunction(inspect.unwrap(original)) else sync_wrapper
         else:
             return

@@ -14,6 +14,7 @@ Every test here follows the rules listed in test_openai.py's docstring. Besides:
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -603,17 +604,28 @@ def test_ollama_uninstrument_restores_sdk_exactly(instrument):
     assert t.spans() == []
 
 
-def test_ollama_by_keyword_names_positional_arguments():
-    def chat(model: str = "", messages: Any = None, *, stream: bool = False) -> None: ...
+def test_ollama_positional_arguments_named_for_the_mapper_only(monkeypatch, instrument):
+    for method, endpoint in ollama_instrumentor._ENDPOINTS:  # the names are this SDK's, in its order
+        parameters = inspect.signature(getattr(ollama.Client, method)).parameters.values()
+        names = tuple(p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD)[1:]  # self
+        assert endpoint.positional[: len(names)] == names, method
+    made = []
+    sdk_chat = ollama.Client.chat
 
-    by_keyword = ollama_instrumentor.by_keyword
-    assert by_keyword(chat, ("llama3", []), {"stream": True}) == {
-        "model": "llama3",
-        "messages": [],
-        "stream": True,
-    }
-    assert by_keyword(chat, (), {"model": "llama3"}) == {"model": "llama3"}
-    assert by_keyword(chat, ("a", "b", "c"), {}) is None  # cannot bind: the SDK gets the call as it was
+    def chat(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made.append((args, kwargs))
+        return sdk_chat(self, *args, **kwargs)
+
+    monkeypatch.setattr(ollama.Client, "chat", chat)  # under llmtrace's wrapper, which instrument() adds
+    t = instrument()
+    params, _ = recorded(THINKING)
+    client, closing, _ = replay(THINKING)
+
+    run(closing, client.chat, params["model"], params["messages"], options=params["options"])
+
+    assert made == [((params["model"], params["messages"]), {"options": params["options"]})]  # as made
+    span = the_span(t, "chat qwen3.6:latest")  # the model, by position, was mapped
+    assert span.attributes["gen_ai.request.model"] == params["model"] == "qwen3.6:latest"
 
 
 @MODES
@@ -648,7 +660,7 @@ def test_ollama_containment_stream_accumulator_fails(contained, monkeypatch, cap
     assert_logged(caplog, f"stream.{failing}")
 
 
-@pytest.mark.parametrize("failing", ["_request", "by_keyword"])
+@pytest.mark.parametrize("failing", ["_request", "_server"])
 def test_ollama_containment_request_mapper_fails(contained, monkeypatch, caplog, failing):
     t = contained()
     monkeypatch.setattr(ollama_instrumentor, failing, boom)

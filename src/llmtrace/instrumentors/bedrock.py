@@ -40,11 +40,7 @@ from urllib.parse import urlsplit
 
 from llmtrace import _semconv as sc
 from llmtrace._core import Call
-
-# _start/_finish/_traced: the traced-call machinery the Patch table builds for SDK methods taking keyword
-# arguments; botocore's one entry point takes (operation_name, api_params) positionally, so its raw
-# wrapper drives the same machinery itself.
-from llmtrace._patch import Endpoint, Patch, _finish, _start, _traced
+from llmtrace._patch import Endpoint, Finisher, Patch, finish, start, traced
 from llmtrace._records import LLMRequest, LLMResponse
 from llmtrace._safety import internal_error, log
 from llmtrace._stream import StreamProxy
@@ -278,7 +274,6 @@ class InvokeAccumulator:
 
 
 Accumulate = Callable[[LLMRequest, bool], "ConverseAccumulator | InvokeAccumulator"]
-Finisher = Callable[[Call, Any, bool], Any]
 
 
 def _streamed(key: str, accumulator: Accumulate) -> Finisher:
@@ -304,15 +299,16 @@ def _nothing(result: Any, capture: bool) -> None:
 
 
 def _traced_operation(endpoint: Endpoint, then: Finisher | None = None) -> Any:
-    """The traced wrapper of one operation; it receives (client, api_params) as its instance."""
+    """The traced wrapper of one operation, called as ``_make_api_call(operation_name, api_params)``:
+    its request mapper gets the client and `api_params` (the operation's keyword arguments)."""
 
-    def start(target: tuple[Any, Mapping[str, Any]], kwargs: Mapping[str, Any]) -> Call | None:
-        return _start(endpoint, target[0], target[1])
+    def open_call(client: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Call | None:
+        return start(endpoint, client, args[1])
 
-    def finish(call: Call, result: Any, is_async: bool) -> Any:
-        return _finish(call, endpoint, result, is_async)
+    def end(call: Call, result: Any, is_async: bool) -> Any:
+        return finish(call, endpoint, result, is_async)
 
-    return _traced(start, then or finish)[0]
+    return traced(open_call, then or end)[0]
 
 
 _OPERATIONS = {
@@ -330,10 +326,10 @@ _OPERATIONS = {
 def make_api_call(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Raw wrapper of ``BaseClient._make_api_call(operation_name, api_params)``: the four Bedrock
     runtime operations are traced, every other call passes straight through."""
-    traced = _OPERATIONS.get(args[0]) if len(args) == 2 else None
-    if traced is None or instance.meta.service_model.service_name != SERVICE:
+    operation = _OPERATIONS.get(args[0]) if len(args) == 2 else None
+    if operation is None or instance.meta.service_model.service_name != SERVICE:
         return wrapped(*args, **kwargs)
-    return traced(wrapped, (instance, args[1]), args, kwargs)
+    return operation(wrapped, instance, args, kwargs)
 
 
 PATCHES = (Patch("botocore.client", "BaseClient._make_api_call", wrapper=make_api_call),)

@@ -15,9 +15,9 @@ responses) to 0.6 (pydantic models): every field is read from either.
   instruction.
 * The module-level functions (``ollama.chat`` ...) are methods of a default client bound when ollama is
   imported: they are patched as module attributes too, and a call through both layers is one span.
-* Ollama's methods take their first arguments by position (``ollama.chat("llama3", messages)``), and
-  request mappers see keyword arguments only: the patches call the SDK with every argument by name
-  (`by_keyword`, bound with the method's signature), which the SDK takes alike.
+* Ollama's methods take their first arguments by position (``ollama.chat("llama3", messages)``): each
+  endpoint names its positional parameters (`Endpoint.positional`), so the request mappers see them by
+  name while the SDK gets the call as made.
 """
 
 from __future__ import annotations
@@ -28,9 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmtrace import _semconv as sc
-from llmtrace._patch import Endpoint, Patch, Wrapper, _endpoint_wrappers
+from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
-from llmtrace._safety import internal_error
 from llmtrace.instrumentors._common import as_dict
 
 PROVIDER = "ollama"
@@ -331,85 +330,37 @@ def embed_response(result: Any, capture: bool) -> LLMResponse:
     return response
 
 
-# --- positional arguments -------------------------------------------------------------------------
-
-_signatures: dict[Any, inspect.Signature | None] = {}
-
-
-def _signature(wrapped: Any) -> inspect.Signature | None:
-    function = getattr(inspect.unwrap(wrapped), "__func__", wrapped)
-    if function not in _signatures:
-        try:
-            signature: inspect.Signature | None = inspect.signature(wrapped)
-        except (TypeError, ValueError):
-            signature = None
-        if signature is not None and any(
-            p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in signature.parameters.values()
-        ):
-            signature = None
-        _signatures[function] = signature
-    return _signatures[function]
-
-
-def by_keyword(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The call's arguments all by name (``chat("llama3", messages)`` as ``chat(model="llama3",
-    messages=messages)``), or None when the signature cannot bind them (the SDK will reject the call)."""
-    if not args:
-        return kwargs
-    signature = _signature(wrapped)
-    if signature is None:
-        return None
-    try:
-        return dict(signature.bind(*args, **kwargs).arguments)
-    except TypeError:
-        return None
-
-
-def _traced_by_keyword(endpoint: Endpoint, is_async: bool) -> Wrapper:
-    """A raw wrapper: the endpoint's traced wrapper, called with every argument by name, so that the
-    request mapper (which sees keyword arguments only) gets the model and the messages too."""
-    traced = _endpoint_wrappers(endpoint)[1 if is_async else 0]
-
-    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        named = None
-        try:
-            named = by_keyword(wrapped, args, kwargs)
-        except Exception:
-            internal_error("start")
-        if named is None:
-            return wrapped(*args, **kwargs)
-        return traced(wrapped, instance, (), named)
-
-    return wrapper
-
-
 # --- the patch table ------------------------------------------------------------------------------
 
-CHAT = Endpoint(chat_request, chat_response, ChatAccumulator)
-GENERATE = Endpoint(generate_request, generate_response, GenerateAccumulator)
-EMBED = Endpoint(embed_request, embed_response)
+# The positional parameters: ollama 0.3 takes every parameter by position; later releases make those after
+# the first two or three keyword-only (ollama 0.3.0 and 0.6.3: _client.py).
+_CHAT_ARGS = ("model", "messages", "tools", "stream", "format", "options", "keep_alive")
+_GENERATE_ARGS = (
+    "model", "prompt", "suffix", "system", "template", "context", "stream", "raw", "format", "images",
+    "options", "keep_alive",
+)  # fmt: skip
+_EMBED_ARGS = ("model", "input", "truncate", "options", "keep_alive", "dimensions")
+_EMBEDDINGS_ARGS = ("model", "prompt", "options", "keep_alive")
 
-_ENDPOINTS: tuple[tuple[str, Endpoint], ...] = (
-    ("chat", CHAT),
-    ("generate", GENERATE),
-    ("embed", EMBED),
-    ("embeddings", EMBED),
-)
+CHAT = Endpoint(chat_request, chat_response, ChatAccumulator, positional=_CHAT_ARGS)
+GENERATE = Endpoint(generate_request, generate_response, GenerateAccumulator, positional=_GENERATE_ARGS)
+EMBED = Endpoint(embed_request, embed_response, positional=_EMBED_ARGS)
+EMBEDDINGS = Endpoint(embed_request, embed_response, positional=_EMBEDDINGS_ARGS)
+
+_ENDPOINTS = (("chat", CHAT), ("generate", GENERATE), ("embed", EMBED), ("embeddings", EMBEDDINGS))
 
 
-def _patches(module: str, owners: tuple[tuple[str, bool], ...]) -> tuple[Patch, ...]:
+def _patches(module: str, owners: tuple[str, ...]) -> tuple[Patch, ...]:
     return tuple(
-        Patch(module, f"{owner}{method}", wrapper=_traced_by_keyword(endpoint, is_async))
-        for owner, is_async in owners
-        for method, endpoint in _ENDPOINTS
+        Patch(module, f"{owner}{method}", endpoint) for owner in owners for method, endpoint in _ENDPOINTS
     )
 
 
 # A streamed call returns a generator (an async one from AsyncClient) that sends the request when read.
 PATCHES: tuple[Patch, ...] = (
-    *_patches("ollama._client", (("Client.", False), ("AsyncClient.", True))),
+    *_patches("ollama._client", ("Client.", "AsyncClient.")),
     # `chat = _client.chat` ...: bound methods of the default client, made when ollama is imported
     # (ollama 0.6.3: __init__.py). Patched after the classes: when ollama is imported after instrument(),
     # they are bound to the patched class already, and a call through both layers is one span.
-    *_patches("ollama", (("", False),)),
+    *_patches("ollama", ("",)),
 )
