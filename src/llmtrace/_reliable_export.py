@@ -65,11 +65,13 @@ class _ExporterLog(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.threadName != THREAD_NAME:
             return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string in someone else's log call
+            message = str(record.msg)
         if record.levelno >= logging.WARNING:
-            try:
-                self.last = record.getMessage()
-            except Exception:  # a bad format string in someone else's log call
-                self.last = str(record.msg)
+            self.last = message
+        log.debug("llmtrace: span exporter: %s", message)  # all of them, for whoever debugs llmtrace
         return False
 
 

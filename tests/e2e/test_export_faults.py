@@ -269,9 +269,9 @@ def test_a_forked_child_exports_its_own_spans(sink: Sink, pipeline: Callable[...
             code = 0 if p.processor.force_flush(10_000) else 2
         finally:
             os._exit(code)
-    p.spans(3, prefix="parent-after")
-    _, status = os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)  # (the child may use the HTTP connection it inherited meanwhile)
     assert os.waitstatus_to_exitcode(status) == 0
+    p.spans(3, prefix="parent-after")
     assert p.processor.force_flush(10_000)
     assert sorted(received(sink)) == sorted(
         [f"{who}-{i}" for who in ("parent-before", "child", "parent-after") for i in range(3)]
