@@ -154,10 +154,13 @@ def _request(kwargs: dict[str, Any]) -> Request:
 
 
 def params(required: dict[str, Any], **optional: st.SearchStrategy[Any]) -> st.SearchStrategy[Request]:
-    """Request kwargs: `required` strategies, plus any of `optional`, each valid or of a wrong type."""
-    return st.fixed_dictionaries(
+    """Request kwargs: `required` strategies, plus any of `optional`: all valid, or (in about half the
+    requests) each valid or of a wrong type."""
+    valid = st.fixed_dictionaries(required, optional=optional)
+    mixed = st.fixed_dictionaries(
         required, optional={k: st.one_of(v, json_values.map(_Wrong)) for k, v in optional.items()}
-    ).map(_request)
+    )
+    return st.one_of(valid, mixed).map(_request)
 
 
 # Arguments a user may pass as any iterable: given as a generator, the SDK must still get every item.
