@@ -7,8 +7,9 @@ project ``llmtrace-examples``:
     python examples/export_to_phoenix.py
 
 The variables below are defaults; anything already set in the environment wins, so the same script can
-point at a remote Phoenix (plus ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer <key>`` if it needs
-one). The workload is the demo's support agent (examples/demo.py) against the local stand-in model.
+point at a remote Phoenix (plus ``OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<key>`` if it needs
+one). The recipe, and those for other backends, is in docs/backends.md. The workload is the demo's
+support agent (examples/demo.py) against the local stand-in model.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 A page containing ``<!-- settings-reference -->`` gets, in its place, one section per field of
 `llmtrace.config.Settings` (name, environment variable, type, default, docstring), then the keyword
-arguments only `llmtrace.instrument()` takes. Pages written by other tasks (`OPTIONAL_PAGES`) are left out
-of the navigation until they exist.
+arguments only `llmtrace.instrument()` takes.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import ast
 import inspect
 import json
-import logging
 import re
 import textwrap
 import types
@@ -20,10 +18,7 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "<!-- settings-reference -->"
-OPTIONAL_PAGES = {"backends.md", "cli.md", "reliability.md"}
 _BOUNDS = (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
-
-log = logging.getLogger("mkdocs.hooks.settings_reference")
 
 
 def _type_name(tp: Any) -> str:
@@ -144,18 +139,6 @@ def render() -> str:
         lines += ["", "## Arguments of `instrument()` only", "", "These have no environment variable.", ""]
         lines += [f"- `{p.name}`: {args.get(p.name, '(undocumented)')}" for p in only_kwargs]
     return "\n".join(lines) + "\n"
-
-
-def on_config(config: Any) -> Any:
-    """Leave pages other tasks write out of the navigation while they do not exist yet."""
-    docs_dir = Path(config["docs_dir"])
-    missing = {p for p in OPTIONAL_PAGES if not (docs_dir / p).exists()}
-    if missing and config["nav"]:
-        log.info("settings_reference: not in the navigation yet: %s", ", ".join(sorted(missing)))
-        config["nav"] = [
-            item for item in config["nav"] if not (isinstance(item, dict) and set(item.values()) & missing)
-        ]
-    return config
 
 
 def on_page_markdown(markdown: str, **kwargs: Any) -> str:
