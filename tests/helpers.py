@@ -18,6 +18,24 @@ ANY = object()
 
 TTFC = sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 CHUNKS = sc.LLMTRACE_STREAM_CHUNKS
+INPUT = sc.GEN_AI_INPUT_MESSAGES
+OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
+SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
+TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
+CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
+"""The attributes that carry content (off by default)."""
+CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
+REASONING = sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+METRIC_LABELS = (
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "server.address",
+    "server.port",
+)
+"""The span attributes a call's metrics are labelled with (``error.type`` too, for a failed call)."""
 
 
 def assert_attributes(span: ReadableSpan, expected: Mapping[str, Any]) -> None:
@@ -46,6 +64,24 @@ def pytest_approx(value: float) -> Any:
     import pytest
 
     return pytest.approx(value, rel=1e-9, abs=1e-12)
+
+
+def metric_labels(expected: Mapping[str, Any]) -> dict[str, Any]:
+    """The metric labels of a call whose span has the `expected` attributes: its ``METRIC_LABELS``."""
+    return {key: expected[key] for key in METRIC_LABELS if key in expected}
+
+
+def assert_token_usage(
+    points: Mapping[str, list[Any]], labels: Mapping[str, Any], input_tokens: int, output_tokens: int
+) -> dict[str, Any]:
+    """The token usage metric (of ``metric_points()``) has an input and an output point, labelled `labels`
+    and their type, summing to `input_tokens` and `output_tokens`; returns them by type."""
+    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
+    assert {kind: (dict(p.attributes), p.sum) for kind, p in tokens.items()} == {
+        "input": ({**labels, "gen_ai.token.type": "input"}, input_tokens),
+        "output": ({**labels, "gen_ai.token.type": "output"}, output_tokens),
+    }
+    return tokens
 
 
 def metric_points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
@@ -83,6 +119,11 @@ def assert_sane_ttfc(span: Any) -> None:
     ttfc = span.attributes[TTFC]
     assert isinstance(ttfc, float)
     assert 0 < ttfc <= duration(span)
+
+
+def assert_no_content(span: Any) -> None:
+    """`span` carries no content attribute (content capture is off)."""
+    assert not any(key in span.attributes for key in CONTENT_KEYS)
 
 
 def assert_streamed(span: Any, expected: Mapping[str, Any], chunks: int) -> None:
@@ -142,6 +183,16 @@ def output_text(text: str, finish_reason: str = "stop") -> dict[str, Any]:
 
 def tool_call(call_id: str | None, name: str, arguments: Any) -> dict[str, Any]:
     return {"type": "tool_call", "id": call_id, "name": name, "arguments": arguments}
+
+
+def tool_result(call_id: str | None, response: Any) -> dict[str, Any]:
+    """The part answering the tool call `call_id`."""
+    return {"type": "tool_call_response", "id": call_id, "response": response}
+
+
+def replayed(reply: dict[str, Any]) -> dict[str, Any]:
+    """The output message `reply` as the next request sends it back: its parts, no finish reason."""
+    return {"role": "assistant", "parts": reply["parts"]}
 
 
 # --- prices (USD per 1M tokens, from the table llmtrace ships) -----------------------------------

@@ -3,7 +3,7 @@ recorded cassette or answers with the shapes Cohere documents, and the provider-
 cohere (tests/contract/cases.py).
 
 cohere takes an ``httpx_client=``; its clients have no close() of their own, so the scenarios close the
-httpx client they made (``Closing``).
+httpx client they made (``scenarios.Closing``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from replay import load_cassette
-from scenarios import collect, drive, resolve
+from scenarios import Closing, call, drive, first_then, raised, stream_all
 
 COHERE = Path(__file__).resolve().parent / "cassettes" / "cohere"
 V1_CHAT = "chat_v1_command_httpx-ua.yaml"
@@ -32,17 +32,6 @@ def recorded_request(name: str, index: int = 0) -> dict[str, Any]:
 
 
 # --- clients ---------------------------------------------------------------------------------------
-
-
-class Closing:
-    """What ``drive()`` closes after a scenario: the httpx client a cohere client was given (cohere
-    clients have no close() of their own)."""
-
-    def __init__(self, http: Any) -> None:
-        self.http = http
-
-    def close(self) -> Any:
-        return self.http.aclose() if isinstance(self.http, httpx.AsyncClient) else self.http.close()
 
 
 def cohere_client(
@@ -79,14 +68,9 @@ def answering(body: Any, status: int = 200) -> Any:
     return transport
 
 
-def run(closing: Closing, method: Any, **params: Any) -> Any:
-    """``method(**params)`` to completion (awaited for the async client)."""
-    return drive(closing, lambda: resolve(method(**params)))
-
-
-def read_stream(closing: Closing, method: Any, **params: Any) -> list[Any]:
-    """Call a chat_stream `method` and read every event (a generator, or an async one)."""
-    return drive(closing, lambda: collect(method(**params)))
+# tests/privacy's names for them
+run = call
+read_stream = stream_all
 
 
 # --- the provider contract (tests/contract/cases.py) ----------------------------------------------
@@ -95,36 +79,28 @@ def read_stream(closing: Closing, method: Any, **params: Any) -> list[Any]:
 INVALID = {"id": "err-1", "message": "invalid request: model 'command-x' not found"}
 
 
-async def _first(stream: Any) -> Any:
-    """Read one event, then leave the stream unclosed (dropped)."""
-    return await stream.__anext__() if hasattr(stream, "__anext__") else next(stream)
-
-
 def contract_nonstream(is_async: bool) -> Any:
     client, closing, _ = replay(V2_CHAT, is_async)
-    return run(closing, client.chat, **recorded_request(V2_CHAT))
+    return call(closing, client.chat, **recorded_request(V2_CHAT))
 
 
 def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
     client, closing, _ = replay(V2_STREAM, is_async)
     params = recorded_request(V2_STREAM)
     if leave_early:
-        return drive(closing, lambda: _first(client.chat_stream(**params)))
-    return read_stream(closing, client.chat_stream, **params)
+        return drive(closing, lambda: first_then(client.chat_stream(**params)))
+    return stream_all(closing, client.chat_stream, **params)
 
 
 def contract_tool_call(is_async: bool) -> Any:
     client, closing, _ = replay(V2_TOOLS, is_async, interactions=[0])
-    return run(closing, client.chat, **recorded_request(V2_TOOLS))
+    return call(closing, client.chat, **recorded_request(V2_TOOLS))
 
 
 def contract_error(is_async: bool) -> BaseException:
     client, closing = cohere_client(answering(INVALID, status=400), is_async)
-    try:
-        run(closing, client.chat, model="command-x", messages=[{"role": "user", "content": "Hi"}])
-    except Exception as exc:
-        return exc
-    raise AssertionError("the scenario was expected to raise")
+    hi = [{"role": "user", "content": "Hi"}]
+    return raised(lambda: call(closing, client.chat, model="command-x", messages=hi))
 
 
 def contract_error_type() -> type[BaseException]:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from replay import ReplayTransport, load_cassette
-from scenarios import collect, drive, resolve
+from scenarios import call, collect, drive, first_then, raised, resolve
 
 GROQ = Path(__file__).resolve().parent / "cassettes" / "groq"
 STREAM = "chat_stream_llama3-8b.yaml"
@@ -153,15 +153,10 @@ NOT_FOUND = {
 # --- the provider contract (tests/contract/cases.py) ----------------------------------------------
 
 
-async def _first(stream: Any) -> Any:
-    """Read one chunk, then leave the stream unclosed (dropped)."""
-    return await stream.__anext__() if hasattr(stream, "__anext__") else next(stream)
-
-
 def contract_nonstream(is_async: bool) -> Any:
     client = groq_client(answering(GROQ_COMPLETION), is_async)
     params = {"model": "llama-3.3-70b-versatile", "messages": QUESTION}
-    return drive(client, lambda: resolve(client.chat.completions.create(**params)))
+    return call(client, client.chat.completions.create, **params)
 
 
 def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
@@ -170,7 +165,7 @@ def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
 
     async def scenario() -> Any:
         stream = await resolve(client.chat.completions.create(**params))
-        return await (_first(stream) if leave_early else collect(stream))
+        return await (first_then(stream) if leave_early else collect(stream))
 
     return drive(client, scenario)
 
@@ -182,17 +177,12 @@ def contract_tool_call(is_async: bool) -> Any:
         "messages": [{"role": "user", "content": "What is the weather in New York?"}],
         "tools": [WEATHER_TOOL],
     }
-    return drive(client, lambda: resolve(client.chat.completions.create(**params)))
+    return call(client, client.chat.completions.create, **params)
 
 
 def contract_error(is_async: bool) -> BaseException:
     client = groq_client(answering(NOT_FOUND, status=404), is_async)
-    params = {"model": "llama-9000", "messages": QUESTION}
-    try:
-        drive(client, lambda: resolve(client.chat.completions.create(**params)))
-    except Exception as exc:
-        return exc
-    raise AssertionError("the scenario was expected to raise")
+    return raised(lambda: call(client, client.chat.completions.create, model="llama-9000", messages=QUESTION))
 
 
 def contract_error_type() -> type[BaseException]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from replay import load_cassette
-from scenarios import collect, drive, resolve
+from scenarios import Closing, call, drive, first_then, raised, resolve, stream_all
 
 OLLAMA = Path(__file__).resolve().parent / "cassettes" / "ollama"
 STREAM = "chat_stream_ndjson_llama3.yaml"
@@ -43,20 +43,15 @@ def ollama_client(transport: Any, is_async: bool = False) -> Any:
     return (ollama.AsyncClient if is_async else ollama.Client)(host=HOST, transport=transport)
 
 
-class Closing:
-    """What ``drive()`` closes: the client's httpx client (older ollama clients have no close())."""
-
-    def __init__(self, client: Any) -> None:
-        self.http = client._client
-
-    def close(self) -> Any:
-        return self.http.aclose() if isinstance(self.http, httpx.AsyncClient) else self.http.close()
+def closing(client: Any) -> Closing:
+    """What ``drive()`` closes: the client's httpx client (ollama < 0.4 clients have no close())."""
+    return Closing(client._client)
 
 
 def replay(name: str, is_async: bool = False, **options: Any) -> tuple[Any, Closing, Any]:
     transport = load_cassette(OLLAMA / name).transport(httpx, is_async=is_async, **options)
     client = ollama_client(transport, is_async)
-    return client, Closing(client), transport
+    return client, closing(client), transport
 
 
 def answering(body: Any, status: int = 200) -> Any:
@@ -78,13 +73,8 @@ def answering(body: Any, status: int = 200) -> Any:
 
 
 def run(closing: Closing, method: Any, *args: Any, **params: Any) -> Any:
-    """``method(*args, **params)`` to completion; a stream is read to its end."""
-
-    async def scenario() -> Any:
-        result = await resolve(method(*args, **params))
-        return await collect(result) if params.get("stream") else result
-
-    return drive(closing, scenario)
+    """``method(*args, **params)`` to completion; a stream is read to its end (for tests/privacy)."""
+    return (stream_all if params.get("stream") else call)(closing, method, *args, **params)
 
 
 # --- the provider contract (tests/contract/cases.py) ----------------------------------------------
@@ -93,42 +83,34 @@ def run(closing: Closing, method: Any, *args: Any, **params: Any) -> Any:
 MISSING = {"error": 'model "llama-9000" not found, try pulling it first'}
 
 
-async def _first(stream: Any) -> Any:
-    """Read one chunk, then leave the stream unclosed (dropped)."""
-    return await stream.__anext__() if hasattr(stream, "__anext__") else next(stream)
-
-
 def contract_nonstream(is_async: bool) -> Any:
     params, _ = recorded(THINKING)
-    client, closing, _ = replay(THINKING, is_async)
-    return run(closing, client.chat, params["model"], params["messages"])
+    client, closes, _ = replay(THINKING, is_async)
+    return call(closes, client.chat, params["model"], params["messages"])
 
 
 def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
     params, _ = recorded(STREAM)
-    client, closing, _ = replay(STREAM, is_async)
+    client, closes, _ = replay(STREAM, is_async)
     if not leave_early:
-        return run(closing, client.chat, params["model"], params["messages"], stream=True)
+        return stream_all(closes, client.chat, params["model"], params["messages"], stream=True)
 
     async def scenario() -> Any:
-        return await _first(await resolve(client.chat(params["model"], params["messages"], stream=True)))
+        return await first_then(await resolve(client.chat(params["model"], params["messages"], stream=True)))
 
-    return drive(closing, scenario)
+    return drive(closes, scenario)
 
 
 def contract_tool_call(is_async: bool) -> Any:
     params, _ = recorded(TOOLS)
-    client, closing, _ = replay(TOOLS, is_async)
-    return run(closing, client.chat, params["model"], params["messages"], tools=params["tools"])
+    client, closes, _ = replay(TOOLS, is_async)
+    return call(closes, client.chat, params["model"], params["messages"], tools=params["tools"])
 
 
 def contract_error(is_async: bool) -> BaseException:
     client = ollama_client(answering(MISSING, status=404), is_async)
-    try:
-        run(Closing(client), client.chat, "llama-9000", [{"role": "user", "content": "Hi"}])
-    except Exception as exc:
-        return exc
-    raise AssertionError("the scenario was expected to raise")
+    hi = [{"role": "user", "content": "Hi"}]
+    return raised(lambda: call(closing(client), client.chat, "llama-9000", hi))
 
 
 def contract_error_type() -> type[BaseException]:

@@ -2,7 +2,8 @@
 with the sync and the async client.
 
 Scenarios are written once as ``async def``: ``resolve()`` awaits only what the async client returns,
-``drive()`` runs the scenario in an event loop and closes the client.
+``drive()`` runs the scenario in an event loop and closes the client. A test runs with both clients
+under ``@MODES`` (its ``is_async`` argument), with content capture off and on under ``@CAPTURE``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ def answer_weather_calls(messages: list[Any], tool_calls: list[Any]) -> list[Any
 
 # --- driving the SDK -------------------------------------------------------------------------------
 
+MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+CAPTURE = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
+
 
 async def resolve(value: Any) -> Any:
     """Await what the async client returns; pass sync results through."""
@@ -101,29 +105,74 @@ async def collect(stream: Any) -> list[Any]:
 
 
 def drive(client: Any, scenario: Callable[[], Awaitable[Any]]) -> Any:
-    """Run `scenario` (sync or async client alike) and close the client afterwards."""
+    """Run `scenario` (sync or async client alike) and close the client afterwards, if it has a close()
+    (mistralai's and google-genai < 3's have none)."""
 
     async def main() -> Any:
         try:
             return await scenario()
         finally:
-            await resolve(client.close())
+            close = getattr(client, "close", None)
+            if close is not None:
+                await resolve(close())
 
     return asyncio.run(main())
 
 
-def call(client: Any, method: Callable[..., Any], **params: Any) -> Any:
-    """``method(**params)`` to completion, e.g. ``call(client, client.chat.completions.create, ...)``."""
-    return drive(client, lambda: resolve(method(**params)))
+class Closing:
+    """What ``drive()`` closes for a client without a close() of its own (cohere's, ollama < 0.4's): the
+    httpx client it sends with."""
+
+    def __init__(self, http: Any) -> None:
+        self.http = http
+
+    def close(self) -> Any:
+        aclose = getattr(self.http, "aclose", None)  # an httpx.AsyncClient
+        return aclose() if aclose is not None else self.http.close()
 
 
-def stream_all(client: Any, method: Callable[..., Any], **params: Any) -> list[Any]:
+def call(client: Any, method: Callable[..., Any], *args: Any, **params: Any) -> Any:
+    """``method(*args, **params)`` to completion (``call(client, client.chat.completions.create, ...)``)."""
+    return drive(client, lambda: resolve(method(*args, **params)))
+
+
+def stream_all(client: Any, method: Callable[..., Any], *args: Any, **params: Any) -> list[Any]:
     """Call a streaming `method` and read every chunk."""
 
     async def scenario() -> list[Any]:
-        return await collect(await resolve(method(**params)))
+        return await collect(await resolve(method(*args, **params)))
 
     return drive(client, scenario)
+
+
+def raised(run: Callable[[], Any]) -> BaseException:
+    """The exception `run()` raised (it must raise one)."""
+    try:
+        run()
+    except Exception as exc:
+        return exc
+    raise AssertionError("the scenario was expected to raise")
+
+
+async def _next(stream: Any) -> Any:
+    if hasattr(stream, "__aiter__"):
+        return await stream.__aiter__().__anext__()
+    return next(iter(stream))
+
+
+async def first_then(stream: Any, leave: str = "drop", *, aclose: bool = True) -> Any:
+    """Read the first item of a sync or async stream, then leave the stream: ``"drop"`` (or ``"break"``:
+    unclosed, as a loop left early does), ``"close"`` (its close(); an async stream's aclose() unless
+    not `aclose`) or ``"with"`` (the item is read inside the stream's ``with`` block)."""
+    if leave == "with":
+        return await within(stream, _next)
+    first = await _next(stream)
+    if leave == "close":
+        is_async = hasattr(stream, "__aiter__")
+        await resolve(stream.aclose() if is_async and aclose else stream.close())
+    else:
+        assert leave in ("drop", "break"), leave
+    return first
 
 
 async def within(manager: Any, use: Callable[[Any], Any]) -> Any:
@@ -170,13 +219,52 @@ async def consume_helper(
     return consumed
 
 
+def _sdk_of(obj: Any) -> str:
+    """The name and version of the SDK `obj` (a module, or anything defined in one) belongs to."""
+    module = getattr(obj, "__module__", None) or obj.__name__
+    sdk = sys.modules[module.split(".")[0]]
+    return f"{sdk.__name__} {getattr(sdk, '__version__', '')}".strip()
+
+
 def require_params(method: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
     """`params`, skipping the test when this SDK's `method` does not take one of them (older SDKs)."""
     missing = sorted(set(params) - set(inspect.signature(method).parameters))
     if missing:
-        sdk = sys.modules[method.__module__.split(".")[0]]
-        pytest.skip(f"{sdk.__name__} {sdk.__version__}: {method.__qualname__} takes no {missing}")
+        pytest.skip(f"{_sdk_of(method)}: {method.__qualname__} takes no {missing}")
     return params
+
+
+def sdk_kwargs(method: Callable[..., Any], **params: Any) -> dict[str, Any]:
+    """`params` for `method`, those its signature lacks moved into ``extra_body`` (how users of an SDK
+    older than a parameter send it)."""
+    accepted = inspect.signature(method).parameters
+    extra = {k: params.pop(k) for k in list(params) if k not in accepted}
+    if extra:
+        params["extra_body"] = {**params.get("extra_body", {}), **extra}
+    return params
+
+
+def needs(obj: Any, *path: str) -> Any:
+    """``obj.<path>``, skipping the test when this SDK has no such API."""
+    sdk = _sdk_of(obj)
+    for name in path:
+        if not hasattr(obj, name):
+            pytest.skip(f"{sdk} has no {'.'.join(path)}")
+        obj = getattr(obj, name)
+    return obj
+
+
+def json_answer(hx: Any, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+    """A transport handler (for `hx`, the httpx flavour of the SDK) answering every request with the JSON
+    `body`; the requests are kept on it (``.seen``)."""
+    seen: list[Any] = []
+
+    def handler(request: Any) -> Any:
+        seen.append(request)
+        return hx.Response(status, headers={"content-type": "application/json", **(headers or {})}, json=body)
+
+    handler.seen = seen  # type: ignore[attr-defined]
+    return handler
 
 
 # --- patching and processes ------------------------------------------------------------------------

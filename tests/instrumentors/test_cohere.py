@@ -23,20 +23,28 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from helpers import (
+    INPUT,
+    OUTPUT,
+    SYSTEM,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
+    assert_no_content,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     duration,
     metric_points,
     output_message,
     output_text,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
+    tool_result,
 )
 from llmtrace import _semconv as sc
 from replay_cohere import (
@@ -49,12 +57,23 @@ from replay_cohere import (
     V2_TOOLS,
     answering,
     cohere_client,
-    read_stream,
     recorded_request,
     replay,
-    run,
 )
-from scenarios import Recordings, assert_restored, assert_wrapped_once, drive, patch_targets, resolve
+from scenarios import (
+    CAPTURE,
+    MODES,
+    Recordings,
+    assert_restored,
+    assert_wrapped_once,
+    call,
+    drive,
+    first_then,
+    needs,
+    patch_targets,
+    resolve,
+    stream_all,
+)
 
 cohere = pytest.importorskip("cohere")
 from llmtrace.instrumentors import _cohere_content as content  # noqa: E402
@@ -66,31 +85,9 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::DeprecationWarning:cohere"),
 ]
 
-
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-CAPTURE = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
-CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
-
 RECORDINGS = Recordings(COHERE)
 recorded_response = RECORDINGS.response
 recorded_events = RECORDINGS.sse
-
-
-# --- clients ---------------------------------------------------------------------------------------
-
-
-def needs(obj: Any, *path: str) -> Any:
-    """``obj.<path>``, skipping the test when this SDK has no such API."""
-    for name in path:
-        if not hasattr(obj, name):
-            pytest.skip(f"cohere {cohere.__version__} has no {'.'.join(path)}")
-        obj = getattr(obj, name)
-    return obj
 
 
 # --- expected attributes -------------------------------------------------------------------------
@@ -152,7 +149,7 @@ def test_cohere_v2_chat(instrument, is_async, capture_content):
     )
     client, closing, transport = replay(V2_CHAT, is_async)
 
-    reply = run(closing, client.chat, **params)
+    reply = call(closing, client.chat, **params)
 
     transport.assert_all_played()
     assert reply.id == body["id"]
@@ -167,7 +164,7 @@ def test_cohere_v2_chat(instrument, is_async, capture_content):
         },
     )
     if not capture_content:
-        assert not any(key in span.attributes for key in CONTENT_KEYS)
+        assert_no_content(span)
 
 
 @MODES
@@ -177,7 +174,7 @@ def test_cohere_v2_chat_request_parameters(instrument, is_async):
     client, closing, transport = replay(V2_CHAT, is_async)
     messages = [{"role": "system", "content": "Talk like a pirate."}, *recorded_request(V2_CHAT)["messages"]]
 
-    run(
+    call(
         closing,
         client.chat,
         model="command",
@@ -233,7 +230,7 @@ def test_cohere_v2_chat_stream(instrument, is_async, capture_content):
     assert (start["type"], end["type"]) == ("message-start", "message-end")
     client, closing, transport = replay(V2_STREAM, is_async)
 
-    read = read_stream(closing, client.chat_stream, **recorded_request(V2_STREAM))
+    read = stream_all(closing, client.chat_stream, **recorded_request(V2_STREAM))
 
     transport.assert_all_played()
     assert [e.type for e in read] == [e["type"] for e in events]  # every event, unchanged, in order
@@ -260,10 +257,7 @@ def test_cohere_v2_chat_stream_left_early(instrument, is_async, how):
 
     async def scenario() -> Any:
         stream = client.chat_stream(**recorded_request(V2_STREAM))
-        first = await stream.__anext__() if is_async else next(stream)
-        if how == "close":
-            await resolve(stream.aclose() if is_async else stream.close())
-        return first  # "drop": the stream goes out of scope unread
+        return await first_then(stream, how)  # "drop": the stream goes out of scope unread
 
     first = drive(closing, scenario)
 
@@ -332,18 +326,9 @@ def test_cohere_v2_tool_calls_two_turns(instrument, is_async):
             **request_attributes("command-r"),
             INPUT: [
                 question,
-                {"role": "assistant", "parts": reply["parts"]},
+                replayed(reply),
                 *(
-                    {
-                        "role": "tool",
-                        "parts": [
-                            {
-                                "type": "tool_call_response",
-                                "id": c["id"],
-                                "response": results[c["function"]["name"]],
-                            }
-                        ],
-                    }
+                    {"role": "tool", "parts": [tool_result(c["id"], results[c["function"]["name"]])]}
                     for c in calls
                 ),
             ],
@@ -415,7 +400,7 @@ def test_cohere_v2_chat_stream_thinking_plan_and_tool_call(instrument, is_async)
     client, closing = cohere_client(transport, is_async)
     params = recorded_request(V2_TOOLS)
 
-    read = read_stream(closing, client.chat_stream, **params)
+    read = stream_all(closing, client.chat_stream, **params)
 
     assert [e.type for e in read] == [e["type"] for e in TOOL_STREAM]
     assert_streamed(
@@ -445,7 +430,7 @@ def test_cohere_tool_definitions_schemas_opt_in(instrument):
     params = recorded_request(V2_TOOLS)
     client, closing, _ = replay(V2_TOOLS, interactions=[0])
 
-    run(closing, client.chat, **params)
+    call(closing, client.chat, **params)
 
     definitions = json.loads(the_span(t, "chat command-r").attributes[TOOL_DEFINITIONS])
     assert definitions == [{"type": "function", **tool["function"]} for tool in params["tools"]]
@@ -462,7 +447,7 @@ def test_cohere_v2_embed(instrument, is_async):
     client, closing, transport = replay(V2_EMBED, is_async)
     embed = needs(client, "embed")
 
-    result = run(closing, embed, **params, embedding_types=["float"])
+    result = call(closing, embed, **params, embedding_types=["float"])
 
     transport.assert_all_played()
     assert len(result.embeddings.float_) == len(params["texts"])
@@ -499,7 +484,9 @@ def test_cohere_v1_embed_batches_in_one_span(instrument, is_async):
     client, closing = cohere_client(transport, is_async, v2=False)
     texts = [f"text {i}" for i in range(100)]  # more than the SDK's batch size (96): two requests
 
-    result = run(closing, client.embed, texts=texts, model="embed-english-v3.0", input_type="search_document")
+    result = call(
+        closing, client.embed, texts=texts, model="embed-english-v3.0", input_type="search_document"
+    )
 
     assert len(transport.seen) == 2 and len(result.embeddings) == 100
     # one span for the user's call (the batch calls inside it add none), with the billed tokens summed
@@ -564,7 +551,7 @@ def test_cohere_rerank_is_a_retrieval_span(instrument, is_async, v2, capture_con
     client, closing = cohere_client(transport, is_async, v2)
     rerank = needs(client, "rerank")
 
-    result = run(closing, rerank, model="rerank-v3.5", query=QUERY, documents=DOCUMENTS, top_n=3)
+    result = call(closing, rerank, model="rerank-v3.5", query=QUERY, documents=DOCUMENTS, top_n=3)
 
     assert [r.index for r in result.results] == [3, 4, 0]
     assert transport.seen[0].url.path == ("/v2/rerank" if v2 else "/v1/rerank")
@@ -597,7 +584,7 @@ def test_cohere_v1_chat(instrument, is_async, capture_content):
     )
     client, closing, transport = replay(V1_CHAT, is_async, v2=False)
 
-    reply = run(closing, client.chat, **params)
+    reply = call(closing, client.chat, **params)
 
     transport.assert_all_played()
     assert reply.text == body["text"]
@@ -631,7 +618,7 @@ def test_cohere_v1_chat_history_preamble_and_tools(instrument, is_async):
     tools = [{"name": "lookup", "description": "Look up", "parameter_definitions": {"q": {"type": "str"}}}]
     tool_results = [{"call": {"name": "lookup", "parameters": {"q": "rum"}}, "outputs": [{"found": "none"}]}]
 
-    run(
+    call(
         closing,
         client.chat,
         message="Tell me a joke, pirate style",
@@ -712,7 +699,7 @@ def test_cohere_v1_chat_stream(instrument, is_async, capture_content):
     t = instrument(capture_content=capture_content)
     client, closing = cohere_client(v1_stream_transport(), is_async, v2=False)
 
-    read = read_stream(closing, client.chat_stream, message="Tell me a joke, pirate style", model="command")
+    read = stream_all(closing, client.chat_stream, message="Tell me a joke, pirate style", model="command")
 
     assert [e.event_type for e in read] == [e["event_type"] for e in V1_STREAM]
     assert_streamed(
@@ -765,9 +752,9 @@ def test_cohere_error_reraised_unchanged(instrument, is_async, stream):
         client, closing = cohere_client(answering(INVALID, status=400), is_async)
         with pytest.raises(cohere.BadRequestError) as caught:
             if stream:  # raised when the stream is first read
-                read_stream(closing, client.chat_stream, **params)
+                stream_all(closing, client.chat_stream, **params)
             else:
-                run(closing, client.chat, **params)
+                call(closing, client.chat, **params)
         return caught.value
 
     bare = attempt()  # what the SDK raises on its own
@@ -866,17 +853,13 @@ def test_cohere_server_from_base_url(base_url, expected):
 def test_cohere_metrics(instrument):
     t = instrument()
     client, closing, _ = replay(V2_CHAT)
-    run(closing, client.chat, **recorded_request(V2_CHAT))
+    call(closing, client.chat, **recorded_request(V2_CHAT))
     body = recorded_response(V2_CHAT)
 
     points = metric_points(t.reader)
 
     labels = request_attributes("command")  # no response model: Cohere names none
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
-    assert {k: dict(p.attributes) for k, p in tokens.items()} == {
-        kind: {**labels, "gen_ai.token.type": kind} for kind in ("input", "output")
-    }
-    assert (tokens["input"].sum, tokens["output"].sum) == (7, 88)  # billed
+    assert_token_usage(points, labels, 7, 88)  # billed
     [spent] = points[sc.METRIC_COST]
     expected = billed("command", body["usage"]["billed_units"])[sc.GEN_AI_USAGE_COST_AMOUNT]
     assert spent.sum == pytest.approx(expected)
@@ -897,7 +880,7 @@ def test_cohere_uninstrument_restores_sdk_exactly(instrument):
 
     assert_restored(before)
     client, closing, _ = replay(V2_STREAM)
-    read_stream(closing, client.chat_stream, **recorded_request(V2_STREAM))
+    stream_all(closing, client.chat_stream, **recorded_request(V2_STREAM))
     assert t.spans() == []
 
 
@@ -907,7 +890,7 @@ def test_cohere_client_built_while_instrumented_passes_through_after(instrument)
     client, closing, _ = replay(V2_CHAT)
     t.handle.uninstrument()
 
-    reply = run(closing, client.chat, **recorded_request(V2_CHAT))
+    reply = call(closing, client.chat, **recorded_request(V2_CHAT))
 
     assert reply.id == recorded_response(V2_CHAT)["id"]
     assert t.spans() == []
@@ -919,7 +902,7 @@ def test_cohere_containment_response_mapper_fails(contained, monkeypatch, caplog
     monkeypatch.setattr(cohere_instrumentor, "_usage", boom)
     client, closing, _ = replay(V2_CHAT, is_async)
 
-    reply = run(closing, client.chat, **recorded_request(V2_CHAT))
+    reply = call(closing, client.chat, **recorded_request(V2_CHAT))
 
     assert reply.id == recorded_response(V2_CHAT)["id"]
     assert_attributes(the_span(t, "chat command"), request_attributes("command"))  # ended once
@@ -934,7 +917,7 @@ def test_cohere_containment_stream_accumulator_fails(contained, monkeypatch, cap
     events = recorded_events(V2_STREAM)
     client, closing, _ = replay(V2_STREAM, is_async)
 
-    read = read_stream(closing, client.chat_stream, **recorded_request(V2_STREAM))
+    read = stream_all(closing, client.chat_stream, **recorded_request(V2_STREAM))
 
     assert [e.type for e in read] == [e["type"] for e in events]  # every event delivered
     # ended once, with what llmtrace could still say: the request side
@@ -950,7 +933,7 @@ def test_cohere_containment_request_mapper_fails(contained, monkeypatch, caplog)
     monkeypatch.setattr(cohere_instrumentor, "_request", boom)
     client, closing, transport = replay(V2_CHAT)
 
-    run(closing, client.chat, **recorded_request(V2_CHAT))
+    call(closing, client.chat, **recorded_request(V2_CHAT))
 
     transport.assert_all_played()
     assert t.spans() == []  # passed straight through

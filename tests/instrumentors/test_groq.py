@@ -9,7 +9,6 @@ objects (``GROQ_COMPLETION`` and friends in replay_groq.py), and say so.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +16,13 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from helpers import (
+    INPUT,
+    OUTPUT,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     metric_points,
@@ -47,13 +49,17 @@ from replay_groq import (
     streaming,
 )
 from scenarios import (
+    CAPTURE,
+    MODES,
     Recordings,
     assert_restored,
     assert_wrapped_once,
     call,
     drive,
+    first_then,
     patch_targets,
     resolve,
+    sdk_kwargs,
     stream_all,
     streamed_text,
 )
@@ -63,23 +69,9 @@ from llmtrace.instrumentors import groq as groq_instrumentor  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("spans_end_once")
 
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-CAPTURE = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-
 RECORDINGS = Recordings(GROQ)
 recorded_request = RECORDINGS.request
 recorded_sse = RECORDINGS.sse
-
-
-def sdk_kwargs(method: Callable[..., Any], **params: Any) -> dict[str, Any]:
-    """`params` for `method`, those its signature lacks moved into ``extra_body`` (how users of an SDK
-    older than a parameter send it)."""
-    accepted = inspect.signature(method).parameters
-    extra = {k: params.pop(k) for k in list(params) if k not in accepted}
-    return {**params, "extra_body": extra} if extra else params
 
 
 # --- expected attributes -------------------------------------------------------------------------
@@ -181,10 +173,7 @@ def test_groq_chat_stream_left_early_ends_span_once(instrument, is_async, how):
 
     async def scenario() -> Any:
         stream = await resolve(client.chat.completions.create(**recorded_request(STREAM)))
-        first = await stream.__anext__() if is_async else next(stream)
-        if how == "close":
-            await resolve(stream.close())
-        return first  # "drop": the stream goes out of scope unread
+        return await first_then(stream, how, aclose=False)  # "drop": the stream goes out of scope unread
 
     first = drive(client, scenario)
 
@@ -398,14 +387,7 @@ def test_groq_error_reraised_unchanged(instrument, is_async):
     assert (error.status_code, error.body) == (404, bare.body)
     span = the_span(t, "chat llama-9000", StatusCode.ERROR)
     assert_attributes(span, {**request_attributes("llama-9000"), "error.type": "NotFoundError"})
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "groq",
-        "gen_ai.request.model": "llama-9000",
-        "server.address": "api.groq.com",
-        "server.port": 443,
-    }
-    assert_error_recorded(t, span, error, labels)
+    assert_error_recorded(t, span, error, request_attributes("llama-9000"))
 
 
 # === 4. provider, metrics, raw responses ==========================================================
@@ -436,19 +418,8 @@ def test_groq_metrics(instrument):
 
     points = metric_points(t.reader)
 
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "groq",
-        "gen_ai.request.model": "llama3-8b-8192",
-        "gen_ai.response.model": "llama3-8b-8192",
-        "server.address": "api.groq.com",
-        "server.port": 443,
-    }
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
-    assert {k: dict(p.attributes) for k, p in tokens.items()} == {
-        kind: {**labels, "gen_ai.token.type": kind} for kind in ("input", "output")
-    }
-    assert (tokens["input"].sum, tokens["output"].sum) == (18, 73)
+    labels = {**request_attributes("llama3-8b-8192"), "gen_ai.response.model": "llama3-8b-8192"}
+    assert_token_usage(points, labels, 18, 73)
     [spent] = points[sc.METRIC_COST]
     assert spent.sum == pytest.approx(
         cost("llama3-8b-8192", input_tokens=18, output_tokens=73)[sc.GEN_AI_USAGE_COST_AMOUNT]

@@ -24,18 +24,25 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from helpers import (
+    INPUT,
+    OUTPUT,
+    SYSTEM,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
     assert_streamed,
+    assert_token_usage,
     boom,
     metric_points,
     output_message,
     output_text,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
+    tool_result,
 )
 from llmtrace import _semconv as sc
 from replay import load_cassette
@@ -46,14 +53,25 @@ from replay_ollama import (
     STREAM,
     THINKING,
     TOOLS,
-    Closing,
     answering,
+    closing,
     ollama_client,
     recorded,
     replay,
-    run,
 )
-from scenarios import assert_restored, assert_wrapped_once, drive, patch_targets, resolve, run_script
+from scenarios import (
+    CAPTURE,
+    MODES,
+    assert_restored,
+    assert_wrapped_once,
+    call,
+    drive,
+    first_then,
+    patch_targets,
+    resolve,
+    run_script,
+    stream_all,
+)
 
 ollama = pytest.importorskip("ollama")
 from llmtrace.instrumentors import ollama as ollama_instrumentor  # noqa: E402
@@ -61,14 +79,6 @@ from llmtrace.instrumentors import ollama as ollama_instrumentor  # noqa: E402
 pytestmark = pytest.mark.usefixtures("spans_end_once")
 
 TESTS = Path(__file__).resolve().parent.parent
-
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-CAPTURE = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
 
 
 # --- expected attributes -------------------------------------------------------------------------
@@ -114,11 +124,11 @@ def test_ollama_chat_stream(instrument, is_async, positional, capture_content):
     params, lines = recorded(STREAM)
     final = lines[-1]
     assert final["done"] and (final["prompt_eval_count"], final["eval_count"]) == (17, 50)
-    client, closing, transport = replay(STREAM, is_async)
+    client, closes, transport = replay(STREAM, is_async)
     args = (params["model"], params["messages"]) if positional else ()
     kwargs = {} if positional else {"model": params["model"], "messages": params["messages"]}
 
-    chunks = run(closing, client.chat, *args, **kwargs, stream=True)
+    chunks = stream_all(closes, client.chat, *args, **kwargs, stream=True)
 
     transport.assert_all_played()
     assert [c["message"]["content"] for c in chunks] == [line["message"]["content"] for line in lines]
@@ -139,16 +149,13 @@ def test_ollama_chat_stream(instrument, is_async, positional, capture_content):
 def test_ollama_chat_stream_left_early(instrument, is_async, how):
     t = instrument(capture_content=True)
     params, lines = recorded(STREAM)
-    client, closing, _ = replay(STREAM, is_async)
+    client, closes, _ = replay(STREAM, is_async)
 
     async def scenario() -> Any:
         stream = await resolve(client.chat(model="llama3", messages=params["messages"], stream=True))
-        first = await stream.__anext__() if is_async else next(stream)
-        if how == "close":
-            await resolve(stream.aclose() if is_async else stream.close())
-        return first  # "drop": the stream goes out of scope unread
+        return await first_then(stream, how)  # "drop": the stream goes out of scope unread
 
-    first = drive(closing, scenario)
+    first = drive(closes, scenario)
 
     assert first["message"]["content"] == lines[0]["message"]["content"]
     expected = {
@@ -173,9 +180,9 @@ def test_ollama_chat_thinking_reasoning_part(instrument, is_async, capture_conte
     params, body = recorded(THINKING)
     message = body["message"]
     assert message["thinking"] and message["content"]
-    client, closing, transport = replay(THINKING, is_async)
+    client, closes, transport = replay(THINKING, is_async)
 
-    response = run(closing, client.chat, params["model"], params["messages"], options=params["options"])
+    response = call(closes, client.chat, params["model"], params["messages"], options=params["options"])
 
     transport.assert_all_played()
     assert response["message"]["thinking"] == message["thinking"]
@@ -221,7 +228,7 @@ def test_ollama_chat_tool_call_two_turns(instrument, is_async):
     [called] = body["message"]["tool_calls"]
     # No recorded second turn: the replay serves the first answer again; what is checked on the
     # second span is how the request (the tool call and its result) is mapped.
-    client, closing, transport = replay(TOOLS, is_async, interactions=[0, 0])
+    client, closes, transport = replay(TOOLS, is_async, interactions=[0, 0])
     # as recorded: the Python function (ollama >= 0.4 makes the tool from it), else its JSON schema
     tools = [add_two_numbers] if FUNCTION_TOOLS else params["tools"]
 
@@ -235,7 +242,7 @@ def test_ollama_chat_tool_call_two_turns(instrument, is_async):
         await resolve(client.chat(params["model"], messages, tools=tools))
         return calls[0]
 
-    delivered = drive(closing, scenario)
+    delivered = drive(closes, scenario)
 
     sent = json.loads(transport.requests[0].content)
     assert sent["tools"] == params["tools"]  # the SDK made the recorded tool from the function
@@ -261,7 +268,7 @@ def test_ollama_chat_tool_call_two_turns(instrument, is_async):
             **response,
         },
     )
-    result = {"type": "tool_call_response", "id": None, "response": "5"}
+    result = tool_result(None, "5")
     if TOOL_NAME:
         result["name"] = "add_two_numbers"  # the tool message's tool_name
     assert_attributes(
@@ -270,7 +277,7 @@ def test_ollama_chat_tool_call_two_turns(instrument, is_async):
             **request_attributes("qwen3.6:latest"),
             INPUT: [
                 question,
-                {"role": "assistant", "parts": reply["parts"]},
+                replayed(reply),
                 {"role": "tool", "parts": [result]},
             ],
             TOOL_DEFINITIONS: definitions,
@@ -283,9 +290,9 @@ def test_ollama_chat_tool_call_two_turns(instrument, is_async):
 def test_ollama_tool_definitions_schemas_opt_in(instrument):
     t = instrument(capture_content=True, capture_tool_schemas=True)
     params, _ = recorded(TOOLS)
-    client, closing, _ = replay(TOOLS)
+    client, closes, _ = replay(TOOLS)
 
-    run(closing, client.chat, params["model"], params["messages"], tools=params["tools"])
+    call(closes, client.chat, params["model"], params["messages"], tools=params["tools"])
 
     definitions = json.loads(the_span(t, "chat qwen3.6:latest").attributes[TOOL_DEFINITIONS])
     assert definitions == [{"type": "function", **tool["function"]} for tool in params["tools"]]
@@ -295,12 +302,12 @@ def test_ollama_tool_definitions_schemas_opt_in(instrument):
 def test_ollama_chat_options_and_format(instrument, is_async):
     t = instrument()
     params, body = recorded(THINKING)
-    client, closing, transport = replay(THINKING, is_async)
+    client, closes, transport = replay(THINKING, is_async)
     options = {"num_predict": 128, "temperature": 0.2, "top_p": 0.9, "top_k": 40, "seed": 1, "stop": ["\n\n"]}
     extra = {"think": "low"} if "think" in ollama.Client.chat.__code__.co_varnames else {}
 
-    run(
-        closing,
+    call(
+        closes,
         client.chat,
         model=params["model"],
         messages=params["messages"],
@@ -366,8 +373,8 @@ def test_ollama_generate_is_a_text_completion(instrument, is_async, stream):
     t = instrument(capture_content=True)
     client = ollama_client(answering(GENERATED_STREAM if stream else GENERATED), is_async)
 
-    result = run(
-        Closing(client),
+    result = (stream_all if stream else call)(
+        closing(client),
         client.generate,
         "llama3.2",
         "Why is the sky blue?",
@@ -409,7 +416,7 @@ def test_ollama_embed(instrument, is_async):
     if embed is None:
         pytest.skip(f"ollama {ollama_version()} has no embed")
 
-    run(Closing(client), embed, "all-minilm", "Why is the sky blue?")
+    call(closing(client), embed, "all-minilm", "Why is the sky blue?")
 
     assert_attributes(
         the_span(t, "embeddings all-minilm"),
@@ -427,7 +434,7 @@ def test_ollama_embeddings_legacy(instrument, is_async):
     t = instrument()
     client = ollama_client(answering(EMBEDDING), is_async)
 
-    run(Closing(client), client.embeddings, model="all-minilm", prompt="Why is the sky blue?")
+    call(closing(client), client.embeddings, model="all-minilm", prompt="Why is the sky blue?")
 
     # the legacy endpoint reports no counts, and llmtrace does not invent any
     assert_attributes(
@@ -451,9 +458,8 @@ def test_ollama_error_reraised_unchanged(instrument, is_async, stream):
     def attempt() -> Any:
         client = ollama_client(answering(MISSING, status=404), is_async)
         with pytest.raises(ollama.ResponseError) as caught:
-            run(
-                Closing(client), client.chat, "llama-9000", [{"role": "user", "content": "Hi"}], stream=stream
-            )
+            hi = [{"role": "user", "content": "Hi"}]
+            (stream_all if stream else call)(closing(client), client.chat, "llama-9000", hi, stream=stream)
         return caught.value
 
     bare = attempt()  # what the SDK raises on its own
@@ -512,20 +518,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 import llmtrace
 from replay import load_cassette
-from replay_ollama import (
-    HOST,
-    MISSING,
-    OLLAMA,
-    STREAM,
-    THINKING,
-    TOOLS,
-    Closing,
-    answering,
-    ollama_client,
-    recorded,
-    replay,
-    run,
-)
 
 exporter = InMemorySpanExporter()
 provider = TracerProvider()
@@ -576,17 +568,13 @@ def test_ollama_server_from_the_client_host(host, expected):
 def test_ollama_metrics_tokens_without_cost(instrument):
     t = instrument()
     params, body = recorded(THINKING)
-    client, closing, _ = replay(THINKING)
-    run(closing, client.chat, params["model"], params["messages"])
+    client, closes, _ = replay(THINKING)
+    call(closes, client.chat, params["model"], params["messages"])
 
     points = metric_points(t.reader)
 
     labels = {**request_attributes("qwen3.6:latest"), "gen_ai.response.model": "qwen3.6:latest"}
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
-    assert {k: dict(p.attributes) for k, p in tokens.items()} == {
-        kind: {**labels, "gen_ai.token.type": kind} for kind in ("input", "output")
-    }
-    assert (tokens["input"].sum, tokens["output"].sum) == (body["prompt_eval_count"], body["eval_count"])
+    assert_token_usage(points, labels, body["prompt_eval_count"], body["eval_count"])
     assert sc.METRIC_COST not in points  # no price for a local model
 
 
@@ -599,8 +587,8 @@ def test_ollama_uninstrument_restores_sdk_exactly(instrument):
     t.handle.uninstrument()
 
     assert_restored(before)
-    client, closing, _ = replay(STREAM)
-    run(closing, client.chat, "llama3", [{"role": "user", "content": "Hi"}], stream=True)
+    client, closes, _ = replay(STREAM)
+    stream_all(closes, client.chat, "llama3", [{"role": "user", "content": "Hi"}], stream=True)
     assert t.spans() == []
 
 
@@ -619,9 +607,9 @@ def test_ollama_positional_arguments_named_for_the_mapper_only(monkeypatch, inst
     monkeypatch.setattr(ollama.Client, "chat", chat)  # under llmtrace's wrapper, which instrument() adds
     t = instrument()
     params, _ = recorded(THINKING)
-    client, closing, _ = replay(THINKING)
+    client, closes, _ = replay(THINKING)
 
-    run(closing, client.chat, params["model"], params["messages"], options=params["options"])
+    call(closes, client.chat, params["model"], params["messages"], options=params["options"])
 
     assert made == [((params["model"], params["messages"]), {"options": params["options"]})]  # as made
     span = the_span(t, "chat qwen3.6:latest")  # the model, by position, was mapped
@@ -633,9 +621,9 @@ def test_ollama_containment_response_mapper_fails(contained, monkeypatch, caplog
     t = contained()
     monkeypatch.setattr(ollama_instrumentor, "_usage", boom)
     params, body = recorded(THINKING)
-    client, closing, _ = replay(THINKING, is_async)
+    client, closes, _ = replay(THINKING, is_async)
 
-    response = run(closing, client.chat, params["model"], params["messages"])
+    response = call(closes, client.chat, params["model"], params["messages"])
 
     assert response["message"]["content"] == body["message"]["content"]
     assert_attributes(the_span(t, "chat qwen3.6:latest"), request_attributes("qwen3.6:latest"))
@@ -647,9 +635,9 @@ def test_ollama_containment_stream_accumulator_fails(contained, monkeypatch, cap
     t = contained()
     monkeypatch.setattr(ollama_instrumentor.ChatAccumulator, failing, boom)
     _, lines = recorded(STREAM)
-    client, closing, _ = replay(STREAM)
+    client, closes, _ = replay(STREAM)
 
-    chunks = run(closing, client.chat, "llama3", [{"role": "user", "content": "Hi"}], stream=True)
+    chunks = stream_all(closes, client.chat, "llama3", [{"role": "user", "content": "Hi"}], stream=True)
 
     assert len(chunks) == len(lines)  # every chunk delivered
     assert_streamed(
@@ -665,9 +653,9 @@ def test_ollama_containment_request_mapper_fails(contained, monkeypatch, caplog,
     t = contained()
     monkeypatch.setattr(ollama_instrumentor, failing, boom)
     params, _ = recorded(THINKING)
-    client, closing, transport = replay(THINKING)
+    client, closes, transport = replay(THINKING)
 
-    run(closing, client.chat, params["model"], params["messages"])
+    call(closes, client.chat, params["model"], params["messages"])
 
     transport.assert_all_played()
     assert t.spans() == []
