@@ -164,10 +164,10 @@ def find_prompt(value: Any, depth: int = 0) -> PromptRef | None:
     return None
 
 
-def current_prompt(kwargs: Mapping[str, Any]) -> PromptRef | None:
+def current_prompt(kwargs: Mapping[str, Any], context: Context | None = None) -> PromptRef | None:
     """The prompt a model call is made under: an enclosing ``llmtrace.prompt(...)``, else a PromptText
     among its arguments (looked for only once any Prompt has rendered anything)."""
-    ref = otel_context.get_value(_PROMPT)
+    ref = (otel_context.get_current() if context is None else context).get(_PROMPT)
     if not isinstance(ref, PromptRef):
         ref = None
     if ref is None and rendered_prompts:

@@ -426,7 +426,7 @@ def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:
             out[sc.LLMTRACE_USAGE_TOKENIZER] = usage.tokenizer
 
 
-def suppressed() -> bool:
-    """Whether the current context asks instrumentation to stand aside (or we are inside a call)."""
-    ctx = otel_context.get_current()
+def suppressed(context: otel_context.Context | None = None) -> bool:
+    """Whether the (current) context asks instrumentation to stand aside (or we are inside a call)."""
+    ctx = otel_context.get_current() if context is None else context
     return bool(ctx.get(_IN_CALL) or ctx.get(_SUPPRESS))

@@ -144,11 +144,14 @@ def start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call 
     pass through untraced: not instrumented, instrumentation suppressed, inside a traced call already,
     or the request mapper failed (logged). Never raises."""
     runtime = _core.RUNTIME
-    if runtime is None or suppressed():
+    if runtime is None:
+        return None
+    context = otel_context.get_current()  # read once for the three lookups below
+    if suppressed(context):
         return None
     try:
         request = endpoint.request(instance, kwargs, runtime.settings.capture_content)
-        return start_call(request, runtime, current_prompt(kwargs))
+        return start_call(request, runtime, current_prompt(kwargs, context))
     except Exception:
         internal_error("start")
         return None
