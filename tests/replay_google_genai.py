@@ -9,13 +9,13 @@ installed (google-genai 3.x) and on ``httpx`` otherwise; the replay uses the sam
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from replay import ReplayTransport, load_cassette
-from scenarios import collect, drive, resolve
+from scenarios import call, drive, first_then, raised, resolve, stream_all
 
 GOOGLE = Path(__file__).resolve().parent / "cassettes" / "google"
 
@@ -85,22 +85,6 @@ def models_of(client: Any, is_async: bool) -> Any:
     return client.aio.models if is_async else client.models
 
 
-class _Closer:
-    """What ``scenarios.drive`` closes (google-genai < 3 clients have no close())."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def close(self) -> Any:
-        close = getattr(self.client, "close", None)
-        return close() if close is not None else None
-
-
-def run(client: Any, scenario: Callable[[], Awaitable[Any]]) -> Any:
-    """``scenarios.drive`` for a google-genai client."""
-    return drive(_Closer(client), scenario)
-
-
 # --- the provider contract (all on the Gemini Developer API: the case has one provider name) ----------
 
 ERROR_BODY = {
@@ -116,28 +100,20 @@ ERROR_BODY = {
 def contract_nonstream(is_async: bool) -> Any:
     client, _ = genai_client(NONSTREAM)
     models = models_of(client, is_async)
-    return run(
-        client, lambda: resolve(models.generate_content(model="gemini-2.5-flash", contents="What is ai?"))
-    )
+    return call(client, models.generate_content, model="gemini-2.5-flash", contents="What is ai?")
 
 
 def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
     client, _ = genai_client(THINKING_STREAM)
     models = models_of(client, is_async)
-    question = "What is the weather like in Boston & new Delhi?"
+    params = {"model": "gemini-3.5-flash", "contents": "What is the weather like in Boston & new Delhi?"}
+    if not leave_early:
+        return stream_all(client, models.generate_content_stream, **params)
 
     async def scenario() -> Any:
-        stream = await resolve(models.generate_content_stream(model="gemini-3.5-flash", contents=question))
-        if not leave_early:
-            return await collect(stream)
-        if hasattr(stream, "__aiter__"):
-            async for chunk in stream:
-                return chunk
-        for chunk in stream:
-            return chunk
-        return None
+        return await first_then(await resolve(models.generate_content_stream(**params)))
 
-    return run(client, scenario)
+    return drive(client, scenario)
 
 
 def contract_tool_call(is_async: bool) -> Any:
@@ -146,10 +122,7 @@ def contract_tool_call(is_async: bool) -> Any:
     declaration = {"name": "get_weather", "description": "Get current weather information"}
     config = {"tools": [{"function_declarations": [declaration]}]}
     question = "What's the weather like in San Francisco?"
-    return run(
-        client,
-        lambda: resolve(models.generate_content(model="gemini-2.0-flash", contents=question, config=config)),
-    )
+    return call(client, models.generate_content, model="gemini-2.0-flash", contents=question, config=config)
 
 
 def contract_error(is_async: bool) -> BaseException:
@@ -161,11 +134,7 @@ def contract_error(is_async: bool) -> BaseException:
         "contents": "Say this is a test",
         "config": {"temperature": 1000.0},
     }
-    try:
-        run(client, lambda: resolve(models.generate_content(**params)))
-    except Exception as exc:
-        return exc
-    raise AssertionError("the 400 was expected to raise")
+    return raised(lambda: call(client, models.generate_content, **params))
 
 
 def contract_error_type() -> type[BaseException]:

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from replay import ReplayTransport, load_cassette
-from scenarios import collect, drive, resolve
+from scenarios import call, drive, first_then, raised, resolve, stream_all
 
 MISTRAL = Path(__file__).resolve().parent / "cassettes" / "mistral"
 
@@ -76,16 +76,9 @@ def handler_client(handler: Callable[[Any], Any]) -> Any:
     return _client(mistral_httpx_module().MockTransport(handler))
 
 
-class _Closer:
-    """What ``scenarios.drive`` closes: the SDK closes its clients itself; mock transports hold nothing."""
-
-    def close(self) -> None:
-        return None
-
-
 def run(scenario: Callable[[], Any]) -> Any:
-    """``scenarios.drive`` for a Mistral client."""
-    return drive(_Closer(), scenario)
+    """``scenarios.drive`` for a Mistral client, which has nothing to close (for tests/privacy)."""
+    return drive(None, scenario)
 
 
 def complete(client: Any, is_async: bool) -> Callable[..., Any]:
@@ -126,24 +119,20 @@ ERROR_BODY = {
 
 def contract_nonstream(is_async: bool) -> Any:
     client, _ = mistral_client(CHAT)
-    return run(lambda: resolve(complete(client, is_async)(model="mistral-tiny", messages=JOKE)))
+    return call(client, complete(client, is_async), model="mistral-tiny", messages=JOKE)
 
 
 def contract_stream(is_async: bool, leave_early: bool = False) -> Any:
     client, _ = mistral_client(STREAM)
+    if leave_early:
 
-    async def scenario() -> Any:
-        events = await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE))
-        if not leave_early:
-            return await collect(events)
-        if hasattr(events, "__aiter__"):
-            async for event in events:
-                return event
-        for event in events:
-            return event
-        return None
+        async def scenario() -> Any:
+            return await first_then(
+                await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE))
+            )
 
-    return run(scenario)
+        return drive(client, scenario)
+    return stream_all(client, stream(client, is_async), model="mistral-tiny", messages=JOKE)
 
 
 def contract_tool_call(is_async: bool) -> Any:
@@ -154,18 +143,15 @@ def contract_tool_call(is_async: bool) -> Any:
         "tools": [WEATHER_TOOL],
         "tool_choice": "any",
     }
-
-    async def scenario() -> Any:
-        return await collect(await resolve(stream(client, is_async)(**params)))
-
-    return run(scenario)
+    return stream_all(client, stream(client, is_async), **params)
 
 
 def contract_error(is_async: bool) -> BaseException:
     hx = mistral_httpx_module()
     client = handler_client(lambda request: hx.Response(400, json=ERROR_BODY))
-    try:
-        run(lambda: resolve(complete(client, is_async)(model="mistral-nonexistent", messages=JOKE)))
-    except Exception as exc:
-        return exc
-    raise AssertionError("the 400 was expected to raise")
+    return raised(
+        lambda: call(client, complete(client, is_async), model="mistral-nonexistent", messages=JOKE)
+    )
+
+
+contract_error_type = sdk_error

@@ -302,6 +302,45 @@ def assert_restored(targets: dict[str, tuple[Any, str, Any]]) -> None:
         assert inspect.getattr_static(owner, attribute) is original, key
 
 
+_SCOPES_SCRIPT = """
+import json, sys
+tests_dir, cassette = sys.argv[1:3]
+sys.path.insert(0, tests_dir)
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)  # the application's global provider: the SDK's spans go there too
+
+import llmtrace
+
+def one_call():
+CALL
+    scopes = [s.instrumentation_scope.name for s in exporter.get_finished_spans()]
+    exporter.clear()
+    return scopes
+
+before = one_call()
+handle = llmtrace.instrument(exporter="none", raise_internal_errors=True)
+during = one_call()
+handle.uninstrument()
+after = one_call()
+print(json.dumps({"before": before, "during": during, "after": after}))
+"""
+
+
+def scopes_script(call: str) -> str:
+    """A script for ``run_script(script, tests_dir, cassette)`` printing the instrumentation scopes of the
+    spans the application's global tracer provider gets from one SDK call (`call`: Python lines that
+    make it, from the recording ``cassette``), before, during and after instrument()."""
+    lines = "\n".join(f"    {line}" for line in call.strip().splitlines())
+    return _SCOPES_SCRIPT.replace("CALL", lines)
+
+
 def run_script(script: str, *args: str, drop_env: tuple[str, ...], **env: str) -> Any:
     """Run `script` in a new interpreter, in this environment less the variables starting with `drop_env`
     plus `env`; the JSON of its last output line."""

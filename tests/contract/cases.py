@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from replay import anthropic_client, anthropic_httpx_module, openai_client
-from scenarios import collect, drive, resolve
+from scenarios import call, collect, drive, first_then, raised, resolve
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 Scenario = Callable[[bool], Any]
@@ -40,22 +40,7 @@ class Case:
     """Whether its responses name the model that answered (Cohere's name none)."""
 
 
-async def _first_then_leave(stream: Any) -> Any:
-    """Read one chunk, then leave the loop without closing (the stream is dropped)."""
-    if hasattr(stream, "__aiter__"):
-        async for chunk in stream:
-            return chunk
-    for chunk in stream:
-        return chunk
-    return None
-
-
-def _raises(run: Callable[[], Any]) -> BaseException:
-    try:
-        run()
-    except Exception as exc:
-        return exc
-    raise AssertionError("the scenario was expected to raise")
+_raises = raised  # tests/privacy's name for it
 
 
 # --- OpenAI ----------------------------------------------------------------------------------------
@@ -70,7 +55,7 @@ def _openai(name: str, is_async: bool, **kwargs: Any) -> Any:
 
 def _openai_nonstream(is_async: bool) -> Any:
     client = _openai("chat_nonstream_n2_multiple_choices.yaml", is_async)
-    return drive(client, lambda: resolve(client.chat.completions.create(**_OPENAI_CHAT, n=2)))
+    return call(client, client.chat.completions.create, **_OPENAI_CHAT, n=2)
 
 
 def _openai_stream(is_async: bool, leave_early: bool = False) -> Any:
@@ -79,7 +64,7 @@ def _openai_stream(is_async: bool, leave_early: bool = False) -> Any:
 
     async def scenario() -> Any:
         stream = await resolve(client.chat.completions.create(**params))
-        return await (_first_then_leave(stream) if leave_early else collect(stream))
+        return await (first_then(stream) if leave_early else collect(stream))
 
     return drive(client, scenario)
 
@@ -88,13 +73,13 @@ def _openai_tools(is_async: bool) -> Any:
     client = _openai("chat_tool_calls_two_turns.yaml", is_async, interactions=[0])
     tool = {"type": "function", "function": {"name": "get_current_weather", "parameters": {}}}
     params = {**_OPENAI_CHAT, "tools": [tool]}
-    return drive(client, lambda: resolve(client.chat.completions.create(**params)))
+    return call(client, client.chat.completions.create, **params)
 
 
 def _openai_error(is_async: bool) -> BaseException:
     client = _openai("chat_error_404_model_not_found.yaml", is_async)
     params = {**_OPENAI_CHAT, "model": "this-model-does-not-exist"}
-    return _raises(lambda: drive(client, lambda: resolve(client.chat.completions.create(**params))))
+    return raised(lambda: call(client, client.chat.completions.create, **params))
 
 
 def _openai_not_found() -> type[BaseException]:
@@ -119,7 +104,7 @@ def _anthropic_nonstream(is_async: bool) -> Any:
         "max_tokens": 1024,
         "messages": [{"role": "user", "content": "Hi"}],
     }
-    return drive(client, lambda: resolve(client.messages.create(**params)))
+    return call(client, client.messages.create, **params)
 
 
 def _anthropic_stream(is_async: bool, leave_early: bool = False) -> Any:
@@ -129,7 +114,7 @@ def _anthropic_stream(is_async: bool, leave_early: bool = False) -> Any:
 
     async def scenario() -> Any:
         stream = await resolve(client.messages.create(**params))
-        return await (_first_then_leave(stream) if leave_early else collect(stream))
+        return await (first_then(stream) if leave_early else collect(stream))
 
     return drive(client, scenario)
 
@@ -139,7 +124,7 @@ def _anthropic_tools(is_async: bool) -> Any:
     tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
     params = {"model": "claude-3-5-sonnet-20240620", "max_tokens": 1024, "tools": [tool],
               "messages": [{"role": "user", "content": "What is the weather in San Francisco?"}]}  # fmt: skip
-    return drive(client, lambda: resolve(client.messages.create(**params)))
+    return call(client, client.messages.create, **params)
 
 
 def _anthropic_error(is_async: bool) -> BaseException:
@@ -152,7 +137,7 @@ def _anthropic_error(is_async: bool) -> BaseException:
     http_client = (httpx.AsyncClient if is_async else httpx.Client)(transport=transport)
     client = kind(api_key="test", max_retries=0, http_client=http_client)
     params = {"model": "claude-sonnet-4-6", "max_tokens": 0, "messages": [{"role": "user", "content": "Hi"}]}
-    return _raises(lambda: drive(client, lambda: resolve(client.messages.create(**params))))
+    return raised(lambda: call(client, client.messages.create, **params))
 
 
 def _anthropic_bad_request() -> type[BaseException]:
@@ -203,7 +188,7 @@ def _bedrock_error(is_async: bool) -> BaseException:
     client = _bedrock("converse_error_400_invalid_model.yaml")
     _BEDROCK_ERRORS.append(client.exceptions.ValidationException)  # botocore makes the class per session
     params = {"modelId": "does-not-exist", "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}
-    return _raises(lambda: client.converse(**params))
+    return raised(lambda: client.converse(**params))
 
 
 def _from_module(module: str, **case: Any) -> Case:
@@ -256,55 +241,15 @@ CASES: dict[str, Case] = {
         error_type=lambda: _BEDROCK_ERRORS[-1],
         is_async=(False,),
     ),
-    # google-genai and mistralai: the scenarios are in tests/replay_google_genai.py, tests/replay_mistralai.py
-    "google_genai": Case(
-        provider="gcp.gemini",
-        sdk="google.genai",
-        nonstream=lambda is_async: _genai().contract_nonstream(is_async),
-        stream=lambda is_async: _genai().contract_stream(is_async),
-        stream_break=lambda is_async: _genai().contract_stream(is_async, leave_early=True),
-        tool_call=lambda is_async: _genai().contract_tool_call(is_async),
-        error=lambda is_async: _genai().contract_error(is_async),
-        error_type=lambda: _genai().contract_error_type(),
-    ),
-    "mistralai": Case(
-        provider="mistral_ai",
-        sdk="mistralai",
-        nonstream=lambda is_async: _mistral().contract_nonstream(is_async),
-        stream=lambda is_async: _mistral().contract_stream(is_async),
-        stream_break=lambda is_async: _mistral().contract_stream(is_async, leave_early=True),
-        tool_call=lambda is_async: _mistral().contract_tool_call(is_async),
-        error=lambda is_async: _mistral().contract_error(is_async),
-        error_type=lambda: _mistral().sdk_error(),
-    ),
-    # LiteLLM routed to Anthropic (which it speaks HTTP to itself): tests/replay_litellm.py
-    "litellm": Case(
-        provider="anthropic",
-        sdk="litellm",
-        nonstream=lambda is_async: _litellm().contract_nonstream(is_async),
-        stream=lambda is_async: _litellm().contract_stream(is_async),
-        stream_break=lambda is_async: _litellm().contract_stream(is_async, leave_early=True),
-        tool_call=lambda is_async: _litellm().contract_tool_call(is_async),
-        error=lambda is_async: _litellm().contract_error(is_async),
-        error_type=lambda: _litellm().contract_error_type(),
-    ),
-    # cohere, groq, ollama: the scenarios are in tests/replay_cohere.py, replay_groq.py, replay_ollama.py
+    # the scenarios of these are in tests/replay_<module>.py
+    "google_genai": _from_module("replay_google_genai", provider="gcp.gemini", sdk="google.genai"),
+    "mistralai": _from_module("replay_mistralai", provider="mistral_ai", sdk="mistralai"),
+    # LiteLLM routed to Anthropic (which it speaks HTTP to itself)
+    "litellm": _from_module("replay_litellm", provider="anthropic", sdk="litellm"),
     "cohere": _from_module("replay_cohere", provider="cohere", sdk="cohere", response_model=False),
     "groq": _from_module("replay_groq", provider="groq", sdk="groq"),
     "ollama": _from_module("replay_ollama", provider="ollama", sdk="ollama"),
 }
-
-
-def _genai() -> Any:
-    return importlib.import_module("replay_google_genai")
-
-
-def _mistral() -> Any:
-    return importlib.import_module("replay_mistralai")
-
-
-def _litellm() -> Any:
-    return importlib.import_module("replay_litellm")
 
 
 def installed(case: Case) -> bool:

@@ -22,21 +22,43 @@ from opentelemetry.trace import StatusCode
 
 import llmtrace
 from helpers import (
+    CACHE_READ,
+    INPUT,
+    OUTPUT,
+    REASONING,
+    SYSTEM,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
+    assert_no_content,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     metric_points,
     output_message,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
 )
 from llmtrace import _semconv as sc
-from scenarios import Recordings, assert_restored, assert_wrapped_once, collect, patch_targets, resolve
+from scenarios import (
+    CAPTURE,
+    MODES,
+    Recordings,
+    assert_restored,
+    assert_wrapped_once,
+    call,
+    drive,
+    first_then,
+    json_answer,
+    patch_targets,
+    resolve,
+    stream_all,
+)
 
 genai = pytest.importorskip("google.genai")
 from google.genai import errors, types  # noqa: E402
@@ -57,24 +79,13 @@ from replay_google_genai import (  # noqa: E402
     genai_httpx_module,
     handler_client,
     models_of,
-    run,
 )
 
 pytestmark = pytest.mark.usefixtures("spans_end_once")
 
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-CONTENT = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
-CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
-REASONING = sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
-CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-
 GEMINI_HOST = "generativelanguage.googleapis.com"
 VERTEX_HOST = "test-location-aiplatform.googleapis.com"
+ERROR_HOST = "us-central1-aiplatform.googleapis.com"  # VERTEX_ERROR_PROJECT's
 
 # --- cassette contents (the oracle) --------------------------------------------------------------
 
@@ -150,17 +161,9 @@ def response_attributes(
     }
 
 
-def json_answer(body: dict[str, Any], status: int = 200) -> Any:
+def json_handler(body: dict[str, Any], status: int = 200) -> Any:
     """A transport handler answering every request with `body`; the requests are kept on it."""
-    hx = genai_httpx_module()
-    seen: list[Any] = []
-
-    def handler(request: Any) -> Any:
-        seen.append(request)
-        return hx.Response(status, headers={"content-type": "application/json"}, json=body)
-
-    handler.seen = seen  # type: ignore[attr-defined]
-    return handler
+    return json_answer(genai_httpx_module(), body, status)
 
 
 # === 1. generate_content ==========================================================================
@@ -173,7 +176,7 @@ NONSTREAM_SHAPES = [
 ]
 
 
-@CONTENT
+@CAPTURE
 @pytest.mark.parametrize(("name", "vertex", "host", "provider"), NONSTREAM_SHAPES)
 @MODES
 def test_gemini_generate_content_nonstream(
@@ -184,9 +187,7 @@ def test_gemini_generate_content_nonstream(
     client, transport = genai_client(name, vertex=vertex)
     models = models_of(client, is_async)
 
-    result = run(
-        client, lambda: resolve(models.generate_content(model="gemini-2.5-flash", contents=question(name)))
-    )
+    result = call(client, models.generate_content, model="gemini-2.5-flash", contents=question(name))
 
     assert isinstance(result, types.GenerateContentResponse)
     assert result.response_id == (body["responseId"] if vertex or GEMINI_API_RESPONSE_ID else None)
@@ -208,7 +209,7 @@ def test_gemini_generate_content_nonstream(
         },
     )
     if not capture_content:
-        assert not any(key in span.attributes for key in CONTENT_KEYS)
+        assert_no_content(span)
     assert span.events == ()
 
 
@@ -232,12 +233,7 @@ def test_gemini_generate_content_request_parameters(instrument, is_async):
         "response_mime_type": "application/json",
     }
     # The replay matches method and path only, so the recorded answer serves these parameters.
-    run(
-        client,
-        lambda: resolve(
-            models.generate_content(model="gemini-2.5-flash", contents="What is ai?", config=config)
-        ),
-    )
+    call(client, models.generate_content, model="gemini-2.5-flash", contents="What is ai?", config=config)
 
     sent = transport.request_json()
     assert sent["generationConfig"]["topK"] == 40
@@ -300,12 +296,7 @@ def test_gemini_stream_fully_consumed(instrument, is_async):
     client, transport = genai_client(VERTEX_STREAM, vertex=VERTEX_PROJECT)
     models = models_of(client, is_async)
 
-    async def scenario() -> list[Any]:
-        return await collect(
-            await resolve(models.generate_content_stream(model="gemini-2.5-flash", contents=POEM))
-        )
-
-    chunks = run(client, scenario)
+    chunks = stream_all(client, models.generate_content_stream, model="gemini-2.5-flash", contents=POEM)
 
     transport.assert_all_played()
     assert [c.text for c in chunks] == [recorded_text(p) for p in payloads]  # delivered unchanged, in order
@@ -327,19 +318,6 @@ def test_gemini_stream_fully_consumed(instrument, is_async):
     )
 
 
-async def _first_chunk_then(stream: Any, leave: str) -> Any:
-    """Read one chunk, then leave the stream: drop it (``break``) or close it."""
-    if hasattr(stream, "__aiter__"):
-        first = await stream.__anext__()
-        if leave == "close":
-            await stream.aclose()
-        return first
-    first = next(stream)
-    if leave == "close":
-        stream.close()
-    return first
-
-
 @pytest.mark.parametrize("leave", ["break", "close"])
 @MODES
 def test_gemini_stream_left_early_ends_span_once(instrument, is_async, leave):
@@ -350,12 +328,12 @@ def test_gemini_stream_left_early_ends_span_once(instrument, is_async, leave):
 
     async def scenario() -> Any:
         stream = await resolve(models.generate_content_stream(model="gemini-2.5-flash", contents=POEM))
-        first = await _first_chunk_then(stream, leave)
+        first = await first_then(stream, leave)
         del stream
         await asyncio.sleep(0)  # the SDK's inner async generators are finalized by the event loop
         return first
 
-    first = run(client, scenario)
+    first = drive(client, scenario)
     gc.collect()
 
     assert first.text == recorded_text(first_payload)
@@ -410,7 +388,7 @@ def test_gemini_function_call_two_turns(instrument, is_async):
         ]
         await resolve(models.generate_content(model="gemini-2.0-flash", contents=history, config=config))
 
-    run(client, scenario)
+    drive(client, scenario)
 
     sent = transport.request_json(1)["contents"]
     assert [c["role"] for c in sent] == ["user", "model", "user"]
@@ -433,7 +411,7 @@ def test_gemini_function_call_two_turns(instrument, is_async):
             **common,
             INPUT: [
                 text_message("user", ask),
-                {"role": "assistant", "parts": reply["parts"]},  # Gemini's "model" role
+                replayed(reply),  # Gemini's "model" role
                 {
                     "role": "user",  # Gemini carries function results in a user message
                     "parts": [
@@ -490,10 +468,7 @@ def test_gemini_automatic_function_calling_one_span_per_request(instrument, is_a
     config = {"tools": [get_weather], "automatic_function_calling": {"maximum_remote_calls": 2}}
     ask = question(FUNCTION_CALL)
 
-    run(
-        client,
-        lambda: resolve(models.generate_content(model="gemini-2.0-flash", contents=ask, config=config)),
-    )
+    call(client, models.generate_content, model="gemini-2.0-flash", contents=ask, config=config)
 
     transport.assert_all_played()
     assert calls[0] == "San Francisco"
@@ -521,7 +496,7 @@ def test_gemini_automatic_function_calling_one_span_per_request(instrument, is_a
             **common,
             INPUT: [
                 text_message("user", ask),
-                {"role": "assistant", "parts": reply["parts"]},
+                replayed(reply),
                 {"role": "user", "parts": [result]},  # the SDK sent get_weather's result back
             ],
         },
@@ -546,13 +521,13 @@ def test_gemini_stream_thinking_parallel_function_calls(instrument, is_async, ca
         "thinking_config": {"include_thoughts": True, **({"thinking_level": "LOW"} if level else {})},
     }
 
-    async def scenario() -> list[Any]:
-        stream = models.generate_content_stream(
-            model="gemini-3.5-flash", contents=question(THINKING_STREAM), config=config
-        )
-        return await collect(await resolve(stream))
-
-    chunks = run(client, scenario)
+    chunks = stream_all(
+        client,
+        models.generate_content_stream,
+        model="gemini-3.5-flash",
+        contents=question(THINKING_STREAM),
+        config=config,
+    )
 
     assert [c.function_calls[0].id for c in chunks[:2]] == ["dv8szvqe", "j80tal12"]
     span = the_span(t, "generate_content gemini-3.5-flash")
@@ -592,7 +567,7 @@ def test_gemini_chats_send_message(instrument, is_async):
     client, _ = genai_client(NONSTREAM)
     chats = client.aio.chats if is_async else client.chats
 
-    run(client, lambda: resolve(chats.create(model="gemini-2.5-flash").send_message("What is ai?")))
+    drive(client, lambda: resolve(chats.create(model="gemini-2.5-flash").send_message("What is ai?")))
 
     assert_attributes(  # chats call the model through the same per-request method
         the_span(t, "generate_content gemini-2.5-flash"),
@@ -617,7 +592,7 @@ def test_gemini_usage_cached_and_tool_use_tokens(instrument):
         "thoughtsTokenCount": 1058,
     }
     meta["totalTokenCount"] = 12000 + 300 + 877 + 1058
-    client = handler_client(json_answer({**body, "usageMetadata": meta}))
+    client = handler_client(json_handler({**body, "usageMetadata": meta}))
 
     client.models.generate_content(model="gemini-2.5-flash", contents="What is ai?")
 
@@ -645,23 +620,14 @@ def test_gemini_metrics_token_usage(instrument):
 
     points = metric_points(t.reader)
     labels = {
-        "gen_ai.operation.name": "generate_content",
-        "gen_ai.provider.name": "gcp.vertex_ai",
-        "gen_ai.request.model": "gemini-2.5-flash",
+        **request_attributes("gemini-2.5-flash", vertex=True),
         "gen_ai.response.model": "gemini-2.5-flash",
-        "server.address": VERTEX_HOST,
-        "server.port": 443,
     }
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
     meta = body["usageMetadata"]
-    assert {k: (dict(p.attributes), p.sum) for k, p in tokens.items()} == {
-        "input": ({**labels, "gen_ai.token.type": "input"}, meta["promptTokenCount"]),
-        # thinking tokens are output tokens: 433 + 1477
-        "output": (
-            {**labels, "gen_ai.token.type": "output"},
-            meta["candidatesTokenCount"] + meta["thoughtsTokenCount"],
-        ),
-    }
+    # thinking tokens are output tokens: 433 + 1477
+    assert_token_usage(
+        points, labels, meta["promptTokenCount"], meta["candidatesTokenCount"] + meta["thoughtsTokenCount"]
+    )
     [spent] = points[sc.METRIC_COST]
     assert dict(spent.attributes) == labels
     assert spent.sum == pytest.approx(
@@ -698,13 +664,11 @@ EMBED_SHAPES = [
 def test_gemini_embed_content(instrument, is_async, vertex, model, answer, input_tokens):
     # No embedding call was recorded: a transport answers with the API's documented response shape.
     t = instrument(capture_content=True)
-    handler = json_answer(answer)
+    handler = json_handler(answer)
     client = handler_client(handler, vertex=vertex)
     models = models_of(client, is_async)
 
-    result = run(
-        client, lambda: resolve(models.embed_content(model=model, contents=["What is ai?", "Hello world"]))
-    )
+    result = call(client, models.embed_content, model=model, contents=["What is ai?", "Hello world"])
 
     assert [len(e.values) for e in result.embeddings] == [4] * len(result.embeddings)
     [request] = handler.seen
@@ -741,7 +705,7 @@ def test_gemini_error_4xx_reraised_unchanged(instrument, is_async):
         )
         models = models_of(client, is_async)
         with pytest.raises(errors.ClientError) as caught:
-            run(client, lambda: resolve(models.generate_content(**params)))
+            call(client, models.generate_content, **params)
         return caught.value
 
     bare = attempt()  # what the SDK raises on its own
@@ -761,17 +725,11 @@ def test_gemini_error_4xx_reraised_unchanged(instrument, is_async):
         span,
         {
             **request_attributes("gemini-2.5-pro", vertex=True, **{"gen_ai.request.temperature": 1000.0}),
-            "server.address": "us-central1-aiplatform.googleapis.com",
+            "server.address": ERROR_HOST,
             "error.type": "ClientError",
         },
     )
-    labels = {
-        "gen_ai.operation.name": "generate_content",
-        "gen_ai.provider.name": "gcp.vertex_ai",
-        "gen_ai.request.model": "gemini-2.5-pro",
-        "server.address": "us-central1-aiplatform.googleapis.com",
-        "server.port": 443,
-    }
+    labels = {**request_attributes("gemini-2.5-pro", vertex=True), "server.address": ERROR_HOST}
     assert_error_recorded(t, span, error, labels)
 
 
@@ -779,15 +737,12 @@ def test_gemini_error_4xx_reraised_unchanged(instrument, is_async):
 def test_gemini_stream_error_4xx(instrument, is_async):
     t = instrument()
     error_body = {"error": {"code": 404, "message": "models/gemini-0 is not found", "status": "NOT_FOUND"}}
-    client = handler_client(json_answer(error_body, status=404))
+    client = handler_client(json_handler(error_body, status=404))
     models = models_of(client, is_async)
 
-    async def scenario() -> Any:
-        # the sync stream sends its request when first read, the async one when awaited
-        return await collect(await resolve(models.generate_content_stream(model="gemini-0", contents="Hi")))
-
     with pytest.raises(errors.ClientError) as caught:
-        run(client, scenario)
+        # the sync stream sends its request when first read, the async one when awaited
+        stream_all(client, models.generate_content_stream, model="gemini-0", contents="Hi")
 
     assert caught.value.code == 404
     span = the_span(t, "generate_content gemini-0", StatusCode.ERROR)
@@ -1000,9 +955,7 @@ def test_gemini_containment_response_mapper_fails(contained, monkeypatch, caplog
     client, _ = genai_client(NONSTREAM)
     models = models_of(client, is_async)
 
-    result = run(
-        client, lambda: resolve(models.generate_content(model="gemini-2.5-flash", contents="What is ai?"))
-    )
+    result = call(client, models.generate_content, model="gemini-2.5-flash", contents="What is ai?")
 
     assert type(result) is types.GenerateContentResponse
     assert result.text == recorded_text(body)
@@ -1019,12 +972,7 @@ def test_gemini_containment_request_mapper_fails(contained, monkeypatch, caplog,
     client, transport = genai_client(VERTEX_STREAM, vertex=VERTEX_PROJECT)
     models = models_of(client, is_async)
 
-    async def scenario() -> list[Any]:
-        return await collect(
-            await resolve(models.generate_content_stream(model="gemini-2.5-flash", contents=POEM))
-        )
-
-    chunks = run(client, scenario)
+    chunks = stream_all(client, models.generate_content_stream, model="gemini-2.5-flash", contents=POEM)
 
     assert [c.text for c in chunks] == [recorded_text(p) for p in payloads]
     transport.assert_all_played()
@@ -1041,12 +989,7 @@ def test_gemini_containment_stream_accumulator_fails(contained, monkeypatch, cap
     client, _ = genai_client(VERTEX_STREAM, vertex=VERTEX_PROJECT)
     models = models_of(client, is_async)
 
-    async def scenario() -> list[Any]:
-        return await collect(
-            await resolve(models.generate_content_stream(model="gemini-2.5-flash", contents=POEM))
-        )
-
-    chunks = run(client, scenario)
+    chunks = stream_all(client, models.generate_content_stream, model="gemini-2.5-flash", contents=POEM)
 
     assert [c.text for c in chunks] == [recorded_text(p) for p in payloads]  # every chunk delivered
     span = the_span(t, "generate_content gemini-2.5-flash")  # ended once, with what llmtrace could still say

@@ -20,29 +20,44 @@ from opentelemetry.trace import StatusCode
 
 import llmtrace
 from helpers import (
+    INPUT,
+    OUTPUT,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
+    assert_no_content,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     metric_points,
     output_message,
     output_text,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
+    tool_result,
 )
 from llmtrace import _semconv as sc
 from scenarios import (
+    CAPTURE,
+    MODES,
     Recordings,
     assert_restored,
     assert_wrapped_once,
+    call,
     collect,
+    drive,
+    first_then,
+    json_answer,
     patch_targets,
     resolve,
     run_script,
+    scopes_script,
+    stream_all,
     streamed_text,
 )
 
@@ -59,7 +74,6 @@ from replay_mistralai import (
     handler_client,
     mistral_client,
     mistral_httpx_module,
-    run,
     sdk_error,
     sdk_module,
     stream,
@@ -68,14 +82,6 @@ from replay_mistralai import (
 pytestmark = pytest.mark.usefixtures("spans_end_once")
 
 TESTS = Path(__file__).resolve().parent.parent
-
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-CONTENT = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
-CONTENT_KEYS = (INPUT, OUTPUT, sc.GEN_AI_SYSTEM_INSTRUCTIONS, TOOL_DEFINITIONS)
 
 # --- cassette contents (the oracle) --------------------------------------------------------------
 
@@ -118,23 +124,15 @@ def accepted(method: Any, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in names}
 
 
-def json_answer(body: dict[str, Any], status: int = 200) -> Any:
+def json_handler(body: dict[str, Any], status: int = 200) -> Any:
     """A transport handler answering every request with `body`; the requests are kept on it."""
-    hx = mistral_httpx_module()
-    seen: list[Any] = []
-
-    def handler(request: Any) -> Any:
-        seen.append(request)
-        return hx.Response(status, headers={"content-type": "application/json"}, json=body)
-
-    handler.seen = seen  # type: ignore[attr-defined]
-    return handler
+    return json_answer(mistral_httpx_module(), body, status)
 
 
 # === 1. chat.complete =============================================================================
 
 
-@CONTENT
+@CAPTURE
 @MODES
 def test_mistral_chat_complete(instrument, is_async, capture_content):
     t = instrument(capture_content=capture_content)
@@ -143,7 +141,7 @@ def test_mistral_chat_complete(instrument, is_async, capture_content):
     body = recorded_response(CHAT)
     client, transport = mistral_client(CHAT)
 
-    result = run(lambda: resolve(complete(client, is_async)(**params)))
+    result = call(client, complete(client, is_async), **params)
 
     assert result.id == body["id"]
     transport.assert_all_played()
@@ -164,7 +162,7 @@ def test_mistral_chat_complete(instrument, is_async, capture_content):
         },
     )
     if not capture_content:
-        assert not any(key in span.attributes for key in CONTENT_KEYS)
+        assert_no_content(span)
     assert span.events == ()
 
 
@@ -194,7 +192,7 @@ def test_mistral_chat_request_parameters(instrument, is_async):
     assert {"temperature", "max_tokens", "random_seed", "stop", "response_format"} <= set(sent_params)
     system = {"role": "system", "content": "Answer in one sentence."}
 
-    run(lambda: resolve(method(model="mistral-tiny", messages=[system, *JOKE], **sent_params)))
+    call(client, method, model="mistral-tiny", messages=[system, *JOKE], **sent_params)
 
     sent = transport.request_json()
     assert (sent["random_seed"], sent["stop"], sent["response_format"]) == (
@@ -231,10 +229,7 @@ def test_mistral_chat_stream_fully_consumed(instrument, is_async):
     assert [p.get("usage") is not None for p in payloads].count(True) == 1  # usage in the last chunk only
     client, transport = mistral_client(STREAM)
 
-    async def scenario() -> list[Any]:
-        return await collect(await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE)))
-
-    events = run(scenario)
+    events = stream_all(client, stream(client, is_async), model="mistral-tiny", messages=JOKE)
 
     transport.assert_all_played()
     assert [e.data.id for e in events] == [p["id"] for p in payloads]  # delivered unchanged, in order
@@ -263,25 +258,6 @@ def sdk_stream_offers(way: str) -> bool:
     return hasattr(event_stream, "close" if way == "close" else "__enter__")
 
 
-async def _first_then(events: Any, leave: str) -> Any:
-    """Read one event, then drop the stream (``break``), close it, or leave its ``with`` block."""
-    if hasattr(events, "__aiter__"):
-        if leave == "with":
-            async with events as entered:
-                return await entered.__anext__()
-        first = await events.__anext__()
-        if leave == "close":
-            await (events.aclose() if hasattr(events, "aclose") else events.close())  # 1.0: async generator
-        return first
-    if leave == "with":
-        with events as entered:
-            return next(entered)
-    first = next(events)
-    if leave == "close":
-        events.close()
-    return first
-
-
 @pytest.mark.parametrize("leave", ["break", "close", "with"])
 @MODES
 def test_mistral_chat_stream_left_early_ends_span_once(instrument, is_async, leave):
@@ -293,9 +269,9 @@ def test_mistral_chat_stream_left_early_ends_span_once(instrument, is_async, lea
 
     async def scenario() -> Any:
         events = await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE))
-        return await _first_then(events, leave)
+        return await first_then(events, leave)
 
-    first = run(scenario)
+    first = drive(client, scenario)
     gc.collect()
 
     assert first.data.id == first_payload["id"]
@@ -341,7 +317,7 @@ def test_mistral_stream_tool_call_two_turns(instrument, is_async):
         ]
         await collect(await resolve(stream(client, is_async)(**{**params, "messages": messages})))
 
-    run(scenario)
+    drive(client, scenario)
 
     assert [m["role"] for m in transport.request_json(1)["messages"]] == ["user", "assistant", "tool"]
     first_span, second_span = t.spans()
@@ -370,11 +346,8 @@ def test_mistral_stream_tool_call_two_turns(instrument, is_async):
             **common,
             INPUT: [
                 question,
-                {"role": "assistant", "parts": reply["parts"]},  # the empty content is no part
-                {
-                    "role": "tool",
-                    "parts": [{"type": "tool_call_response", "id": call["id"], "response": answer}],
-                },
+                replayed(reply),  # the empty content is no part
+                {"role": "tool", "parts": [tool_result(call["id"], answer)]},
             ],
         },
         chunks=len(payloads),
@@ -512,13 +485,11 @@ EMBEDDING = {
 @MODES
 def test_mistral_embeddings(instrument, is_async):
     t = instrument(capture_content=True)
-    handler = json_answer(EMBEDDING)
+    handler = json_handler(EMBEDDING)
     client = handler_client(handler)
     create = client.embeddings.create_async if is_async else client.embeddings.create
 
-    result = run(
-        lambda: resolve(create(model="mistral-embed", inputs=["Hello", "world"], encoding_format="float"))
-    )
+    result = call(client, create, model="mistral-embed", inputs=["Hello", "world"], encoding_format="float")
 
     assert [d.index for d in result.data] == [0, 1]
     [request] = handler.seen
@@ -552,9 +523,9 @@ def test_mistral_error_4xx_reraised_unchanged(instrument, is_async, api):
     method = complete if api == "complete" else stream
 
     def attempt() -> Any:
-        client = handler_client(json_answer(ERROR_BODY, status=400))
+        client = handler_client(json_handler(ERROR_BODY, status=400))
         with pytest.raises(sdk_error()) as caught:
-            run(lambda: resolve(method(client, is_async)(**params)))  # a stream fails before its first event
+            call(client, method(client, is_async), **params)  # a stream fails before its first event
         return caught.value
 
     bare = attempt()  # what the SDK raises on its own
@@ -570,14 +541,7 @@ def test_mistral_error_4xx_reraised_unchanged(instrument, is_async, api):
     assert_attributes(
         span, {**request_attributes("mistral-nonexistent", **stream_attribute), "error.type": "SDKError"}
     )
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "mistral_ai",
-        "gen_ai.request.model": "mistral-nonexistent",
-        "server.address": "api.mistral.ai",
-        "server.port": 443,
-    }
-    assert_error_recorded(t, span, error, labels)
+    assert_error_recorded(t, span, error, request_attributes("mistral-nonexistent"))
 
 
 # === 6. server, metrics ===========================================================================
@@ -608,21 +572,8 @@ def test_mistral_metrics_token_usage(instrument):
     client.chat.complete(model="mistral-tiny", messages=JOKE)
 
     points = metric_points(t.reader)
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "mistral_ai",
-        "gen_ai.request.model": "mistral-tiny",
-        "gen_ai.response.model": "mistral-tiny",
-        "server.address": "api.mistral.ai",
-        "server.port": 443,
-    }
-    tokens = {
-        p.attributes["gen_ai.token.type"]: (dict(p.attributes), p.sum) for p in points[sc.METRIC_TOKEN_USAGE]
-    }
-    assert tokens == {
-        "input": ({**labels, "gen_ai.token.type": "input"}, body["usage"]["prompt_tokens"]),
-        "output": ({**labels, "gen_ai.token.type": "output"}, body["usage"]["completion_tokens"]),
-    }
+    labels = {**request_attributes("mistral-tiny"), "gen_ai.response.model": "mistral-tiny"}
+    assert_token_usage(points, labels, body["usage"]["prompt_tokens"], body["usage"]["completion_tokens"])
     [spent] = points[sc.METRIC_COST]
     assert spent.sum == pytest.approx(
         the_span(t, "chat mistral-tiny").attributes[sc.GEN_AI_USAGE_COST_AMOUNT]
@@ -654,37 +605,11 @@ def test_mistral_sdk_native_span_off_while_instrumented_and_restored(instrument)
     assert one_call() == ["mistralai_sdk_tracer"]  # the SDK's span is back
 
 
-NATIVE_SCRIPT = """
-import json, sys
-tests_dir, cassette = sys.argv[1:3]
-sys.path.insert(0, tests_dir)
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)  # the application's global provider: the SDK's spans go there too
-
-import llmtrace
+NATIVE_SCRIPT = scopes_script("""
 from replay_mistralai import JOKE, mistral_client
-
-def one_call():
-    client, _ = mistral_client(cassette)
-    client.chat.complete(model="mistral-tiny", messages=JOKE)
-    scopes = [s.instrumentation_scope.name for s in exporter.get_finished_spans()]
-    exporter.clear()
-    return scopes
-
-before = one_call()
-handle = llmtrace.instrument(exporter="none", raise_internal_errors=True)
-during = one_call()
-handle.uninstrument()
-after = one_call()
-print(json.dumps({"before": before, "during": during, "after": after}))
-"""
+client, _ = mistral_client(cassette)
+client.chat.complete(model="mistral-tiny", messages=JOKE)
+""")
 
 
 def test_mistral_sdk_native_span_with_global_tracer_provider():
@@ -736,7 +661,7 @@ def test_mistral_containment_response_mapper_fails(contained, monkeypatch, caplo
     body = recorded_response(CHAT)
     client, _ = mistral_client(CHAT)
 
-    result = run(lambda: resolve(complete(client, is_async)(model="mistral-tiny", messages=JOKE)))
+    result = call(client, complete(client, is_async), model="mistral-tiny", messages=JOKE)
 
     assert result.choices[0].message.content == body["choices"][0]["message"]["content"]
     span = the_span(t, "chat mistral-tiny")  # still ended, once, without the response side
@@ -751,10 +676,7 @@ def test_mistral_containment_request_mapper_fails(contained, monkeypatch, caplog
     payloads = recorded_chunks(STREAM)
     client, transport = mistral_client(STREAM)
 
-    async def scenario() -> list[Any]:
-        return await collect(await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE)))
-
-    events = run(scenario)
+    events = stream_all(client, stream(client, is_async), model="mistral-tiny", messages=JOKE)
 
     assert len(events) == len(payloads)
     transport.assert_all_played()
@@ -770,10 +692,7 @@ def test_mistral_containment_stream_accumulator_fails(contained, monkeypatch, ca
     payloads = recorded_chunks(STREAM)
     client, _ = mistral_client(STREAM)
 
-    async def scenario() -> list[Any]:
-        return await collect(await resolve(stream(client, is_async)(model="mistral-tiny", messages=JOKE)))
-
-    events = run(scenario)
+    events = stream_all(client, stream(client, is_async), model="mistral-tiny", messages=JOKE)
 
     assert [e.data.id for e in events] == [p["id"] for p in payloads]  # every event delivered
     span = the_span(t, "chat mistral-tiny")  # ended once, with what llmtrace could still say
