@@ -10,7 +10,6 @@ Every test here follows the rules listed in test_openai.py's docstring. Besides:
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,23 +21,36 @@ from pydantic import BaseModel
 
 import llmtrace
 from helpers import (
+    CACHE_READ,
+    CACHE_WRITE,
+    INPUT,
+    OUTPUT,
+    SYSTEM,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
+    assert_no_content,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     duration,
+    metric_labels,
     metric_points,
     output_message,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
+    tool_result,
 )
 from llmtrace import _semconv as sc
 from replay import anthropic_client, anthropic_httpx_module
 from scenarios import (
+    CAPTURE,
+    MODES,
     Consumed,
     Recordings,
     assert_restored,
@@ -47,9 +59,14 @@ from scenarios import (
     collect,
     consume_helper,
     drive,
+    first_then,
+    json_answer,
+    needs,
     patch_targets,
     resolve,
     run_script,
+    scopes_script,
+    sdk_kwargs,
     stream_all,
     within,
 )
@@ -78,15 +95,6 @@ THINKING_STREAM = "messages_stream_thinking_claude-3-7-sonnet.yaml"
 CACHING = "messages_prompt_caching_write_then_read.yaml"
 BETA = "messages_beta_structured_output_claude-sonnet-4-5_sdk0.74.yaml"
 
-MODES = pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
-
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
-CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
-CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 
 # anthropic >= 2 traces its own API calls (anthropic/_tracing.py); older releases do not.
 NATIVE_TRACING = importlib.util.find_spec("anthropic._tracing") is not None
@@ -200,25 +208,6 @@ def joke_response(response_id: str) -> dict[str, Any]:
 # --- driving the SDK -------------------------------------------------------------------------------
 
 
-def sdk_kwargs(method: Callable[..., Any], **params: Any) -> dict[str, Any]:
-    """`params` for `method`, those its signature lacks moved into ``extra_body`` (how users of an SDK
-    older than a parameter send it; anthropic 0.30 has no ``thinking``, 2.x no ``temperature``)."""
-    accepted = inspect.signature(method).parameters
-    extra = {k: params.pop(k) for k in list(params) if k not in accepted}
-    if extra:
-        params["extra_body"] = {**params.get("extra_body", {}), **extra}
-    return params
-
-
-def needs(obj: Any, *path: str) -> Any:
-    """``obj.<path>``, skipping the test when this SDK has no such API."""
-    for name in path:
-        if not hasattr(obj, name):
-            pytest.skip(f"anthropic {anthropic.__version__} has no {'.'.join(path)}")
-        obj = getattr(obj, name)
-    return obj
-
-
 def handler_client(
     handler: Callable[[Any], Any], *, is_async: bool = False, cls: Any = None, **kwargs: Any
 ) -> Any:
@@ -232,19 +221,9 @@ def handler_client(
     return cls(http_client=http, max_retries=0, **kwargs)
 
 
-def json_answer(body: dict[str, Any], status: int = 200) -> Callable[[Any], Any]:
+def json_handler(body: dict[str, Any], status: int = 200) -> Callable[[Any], Any]:
     """A transport handler answering every request with `body`; the requests are kept on it."""
-    hx = anthropic_httpx_module()
-    seen: list[Any] = []
-
-    def handler(request: Any) -> Any:
-        seen.append(request)
-        return hx.Response(
-            status, headers={"content-type": "application/json", "request-id": "req_test"}, json=body
-        )
-
-    handler.seen = seen  # type: ignore[attr-defined]
-    return handler
+    return json_answer(anthropic_httpx_module(), body, status, headers={"request-id": "req_test"})
 
 
 # === 1. messages.create, non-streaming ============================================================
@@ -257,7 +236,7 @@ NONSTREAM_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
+@CAPTURE
 @pytest.mark.parametrize(("name", "price_key"), NONSTREAM_SHAPES)
 @MODES
 def test_anthropic_messages_nonstream(instrument, is_async, name, price_key, capture_content):
@@ -286,7 +265,7 @@ def test_anthropic_messages_nonstream(instrument, is_async, name, price_key, cap
         },
     )
     if not capture_content:
-        assert not any(key in span.attributes for key in CONTENT_KEYS)
+        assert_no_content(span)
     assert span.events == ()
 
 
@@ -377,9 +356,7 @@ def test_anthropic_messages_stream_raw_closed_early(instrument, is_async):
 
     async def scenario() -> Any:
         stream = await resolve(client.messages.create(**recorded_request(STREAM)))
-        first = await stream.__anext__() if is_async else next(stream)
-        await resolve(stream.close())
-        return first
+        return await first_then(stream, "close", aclose=False)
 
     first = drive(client, scenario)
 
@@ -563,13 +540,12 @@ def test_anthropic_tool_use_two_turns(instrument, is_async):
             **request_attributes("claude-3-5-sonnet-20240620"),
             INPUT: [
                 question,
-                {"role": "assistant", "parts": reply["parts"]},
+                replayed(reply),
                 {
                     "role": "user",  # Anthropic carries tool results in a user message
                     "parts": [
-                        {"type": "tool_call_response", "id": calls[0]["id"], "response": "72°F and sunny"},
-                        # text blocks of a result are joined
-                        {"type": "tool_call_response", "id": calls[1]["id"], "response": "It is 3:04 PM EDT"},
+                        tool_result(calls[0]["id"], "72°F and sunny"),
+                        tool_result(calls[1]["id"], "It is 3:04 PM EDT"),  # a result's text blocks, joined
                     ],
                 },
             ],
@@ -840,20 +816,10 @@ def test_anthropic_metrics_token_usage_includes_cache_tokens(instrument):
 
     points = metric_points(t.reader)
 
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "anthropic",
-        "gen_ai.request.model": "claude-3-5-sonnet-20240620",
-        "gen_ai.response.model": "claude-3-5-sonnet-20240620",
-        "server.address": "api.anthropic.com",
-        "server.port": 443,
-    }
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
-    assert {k: dict(p.attributes) for k, p in tokens.items()} == {
-        kind: {**labels, "gen_ai.token.type": kind} for kind in ("input", "output")
-    }
-    assert (tokens["input"].count, tokens["input"].sum) == (2, 2 * (4 + 1163))  # cache tokens included
-    assert (tokens["output"].count, tokens["output"].sum) == (2, sum(outputs))
+    model = "claude-3-5-sonnet-20240620"
+    labels = metric_labels({**request_attributes(model), "gen_ai.response.model": model})
+    tokens = assert_token_usage(points, labels, 2 * (4 + 1163), sum(outputs))  # cache tokens included
+    assert (tokens["input"].count, tokens["output"].count) == (2, 2)
     [durations] = points[sc.METRIC_OPERATION_DURATION]
     assert dict(durations.attributes) == labels
     assert durations.count == 2
@@ -880,7 +846,7 @@ def test_anthropic_error_4xx_reraised_unchanged(instrument, is_async):
     params = {"model": "claude-sonnet-4-6", "max_tokens": 0, "messages": [{"role": "user", "content": "Hi"}]}
 
     def attempt() -> Any:
-        client = handler_client(json_answer(INVALID, status=400), is_async=is_async)
+        client = handler_client(json_handler(INVALID, status=400), is_async=is_async)
         with pytest.raises(anthropic.BadRequestError) as caught:
             call(client, client.messages.create, **params)
         return caught.value
@@ -897,20 +863,13 @@ def test_anthropic_error_4xx_reraised_unchanged(instrument, is_async):
     assert_attributes(
         span, {**request_attributes("claude-sonnet-4-6", max_tokens=0), "error.type": "BadRequestError"}
     )
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "anthropic",
-        "gen_ai.request.model": "claude-sonnet-4-6",
-        "server.address": "api.anthropic.com",
-        "server.port": 443,
-    }
-    assert_error_recorded(t, span, error, labels)
+    assert_error_recorded(t, span, error, metric_labels(request_attributes("claude-sonnet-4-6")))
 
 
 @MODES
 def test_anthropic_stream_helper_error_on_enter(instrument, is_async):
     t = instrument()
-    client = handler_client(json_answer(INVALID, status=400), is_async=is_async)
+    client = handler_client(json_handler(INVALID, status=400), is_async=is_async)
     params = {"model": "claude-sonnet-4-6", "max_tokens": 0, "messages": [{"role": "user", "content": "Hi"}]}
 
     async def scenario() -> None:
@@ -1079,7 +1038,7 @@ def test_anthropic_legacy_completions(instrument, is_async, stream):
 
     def handler(request: Any) -> Any:
         if not stream:
-            return json_answer(COMPLETION)(request)
+            return json_handler(COMPLETION)(request)
         events = [{**COMPLETION, "completion": p, "stop_reason": None} for p in pieces]
         events[-1]["stop_reason"] = "stop_sequence"
         sse = "".join(f"event: completion\ndata: {json.dumps(e)}\n\n" for e in events)
@@ -1129,7 +1088,7 @@ def test_anthropic_vertex_provider(instrument, is_async):
     t = instrument()
     params = recorded_request(NONSTREAM_NOW)
     body = recorded_response(NONSTREAM_NOW)
-    handler = json_answer(body)
+    handler = json_handler(body)
     client = handler_client(
         handler,
         is_async=is_async,
@@ -1174,7 +1133,7 @@ def test_anthropic_vertex_provider(instrument, is_async):
     ids=["default", "local", "bedrock-host", "vertex-host"],
 )
 def test_anthropic_server_and_provider_from_base_url(client_kwargs, expected):
-    client = handler_client(json_answer({}), **client_kwargs)
+    client = handler_client(json_handler({}), **client_kwargs)
     request = anthropic_instrumentor.messages_request(
         client.messages, {"model": "claude-sonnet-4-6", "max_tokens": 8, "messages": []}, False
     )
@@ -1232,7 +1191,7 @@ def test_anthropic_sdk_native_span_kept_for_calls_llmtrace_does_not_trace(instru
         pytest.skip(f"anthropic {anthropic.__version__} has no tracing of its own")
     t = instrument()
     client = handler_client(
-        json_answer({"input_tokens": 12}), open_telemetry={"tracer_provider": t.tracer_provider}
+        json_handler({"input_tokens": 12}), open_telemetry={"tracer_provider": t.tracer_provider}
     )
 
     count = call(
@@ -1250,37 +1209,11 @@ def test_anthropic_sdk_native_span_kept_for_calls_llmtrace_does_not_trace(instru
     )
 
 
-NATIVE_SCRIPT = """
-import json, sys
-tests_dir, cassette = sys.argv[1:3]
-sys.path.insert(0, tests_dir)
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)  # the application's global provider: the SDK's spans go there too
-
-import llmtrace
+NATIVE_SCRIPT = scopes_script("""
 from replay import anthropic_client, load_cassette
-
-def one_call():
-    client, _ = anthropic_client(cassette)
-    client.messages.create(**load_cassette(cassette).interactions[0].request.json())
-    scopes = [s.instrumentation_scope.name for s in exporter.get_finished_spans()]
-    exporter.clear()
-    return scopes
-
-before = one_call()
-handle = llmtrace.instrument(exporter="none", raise_internal_errors=True)
-during = one_call()
-handle.uninstrument()
-after = one_call()
-print(json.dumps({"before": before, "during": during, "after": after}))
-"""
+client, _ = anthropic_client(cassette)
+client.messages.create(**load_cassette(cassette).interactions[0].request.json())
+""")
 
 
 def test_anthropic_sdk_native_span_with_global_tracer_provider():
