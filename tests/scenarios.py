@@ -302,11 +302,10 @@ def assert_restored(targets: dict[str, tuple[Any, str, Any]]) -> None:
         assert inspect.getattr_static(owner, attribute) is original, key
 
 
-_SCOPES_SCRIPT = """
+SCRIPT = """
 import json, sys
-tests_dir, cassette = sys.argv[1:3]
+tests_dir, *args = sys.argv[1:]
 sys.path.insert(0, tests_dir)
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -314,9 +313,15 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(provider)  # the application's global provider: the SDK's spans go there too
+"""
+"""The start of a script for ``run_script(script, tests_dir, *args)``: the tests folder importable, the
+other arguments in ``args``, and a tracer ``provider`` whose spans go to ``exporter``."""
 
+_SCOPES = """
+from opentelemetry import trace
+trace.set_tracer_provider(provider)  # the application's global provider: the SDK's spans go there too
 import llmtrace
+[cassette] = args
 
 def one_call():
 CALL
@@ -338,7 +343,7 @@ def scopes_script(call: str) -> str:
     spans the application's global tracer provider gets from one SDK call (`call`: Python lines that
     make it, from the recording ``cassette``), before, during and after instrument()."""
     lines = "\n".join(f"    {line}" for line in call.strip().splitlines())
-    return _SCOPES_SCRIPT.replace("CALL", lines)
+    return SCRIPT + _SCOPES.replace("CALL", lines)
 
 
 def run_script(script: str, *args: str, drop_env: tuple[str, ...], **env: str) -> Any:

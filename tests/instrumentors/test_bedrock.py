@@ -24,18 +24,28 @@ from opentelemetry.trace import StatusCode
 
 import llmtrace
 from helpers import (
+    CACHE_READ,
+    CACHE_WRITE,
+    INPUT,
+    OUTPUT,
+    SYSTEM,
+    TOOL_DEFINITIONS,
     assert_attributes,
     assert_error_recorded,
     assert_logged,
+    assert_no_content,
     assert_streamed,
+    assert_token_usage,
     boom,
     cost,
     metric_points,
     output_message,
+    replayed,
     text_message,
     text_part,
     the_span,
     tool_call,
+    tool_result,
 )
 from llmtrace import _semconv as sc
 from llmtrace.pricing import load_price_table
@@ -50,7 +60,7 @@ from replay_bedrock import (
     frame,
     make_client,
 )
-from scenarios import Recordings, assert_restored, assert_wrapped_once, patch_targets
+from scenarios import CAPTURE, Recordings, assert_restored, assert_wrapped_once, patch_targets
 
 boto3 = pytest.importorskip("boto3")
 import botocore  # noqa: E402
@@ -90,15 +100,7 @@ HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
 SONNET_PROFILE = "us.anthropic.claude-3-5-sonnet-20240620-v1:0"  # a cross-region inference profile
 
 HOST = f"bedrock-runtime.{REGION}.amazonaws.com"
-INPUT = sc.GEN_AI_INPUT_MESSAGES
-OUTPUT = sc.GEN_AI_OUTPUT_MESSAGES
-SYSTEM = sc.GEN_AI_SYSTEM_INSTRUCTIONS
-TOOL_DEFINITIONS = sc.GEN_AI_TOOL_DEFINITIONS
-CONTENT_KEYS = (INPUT, OUTPUT, SYSTEM, TOOL_DEFINITIONS)
 REQUEST_ID = sc.AWS_REQUEST_ID
-CACHE_READ = sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-CACHE_WRITE = sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
-CAPTURE = pytest.mark.parametrize("capture_content", [False, True], ids=["content_off", "content_on"])
 PRICES = load_price_table()
 
 
@@ -399,12 +401,11 @@ def test_bedrock_converse_tool_use_two_turns(instrument):
             **request_attributes(NOVA_MICRO),
             INPUT: [
                 question,
-                {"role": "assistant", "parts": assistant["parts"]},
+                replayed(assistant),
                 {
                     "role": "user",  # Converse carries tool results in a user message
                     "parts": [
-                        # one JSON block: the JSON itself
-                        {"type": "tool_call_response", "id": c["id"], "response": {"weather": w}}
+                        tool_result(c["id"], {"weather": w})  # one JSON block: the JSON itself
                         for c, w in zip(calls, weather.values(), strict=True)
                     ],
                 },
@@ -631,7 +632,7 @@ def test_bedrock_invoke_model_anthropic(instrument, capture_content):
         },
     )
     if not capture_content:
-        assert not any(key in span.attributes for key in CONTENT_KEYS)
+        assert_no_content(span)
 
 
 def test_bedrock_invoke_model_body_readable_every_way(instrument):
@@ -740,17 +741,10 @@ def test_bedrock_invoke_model_tool_use_two_turns_inference_profile(instrument):
             **request_attributes(SONNET_PROFILE, **params(max_tokens=1000)),
             INPUT: [
                 question,
-                {"role": "assistant", "parts": reply["parts"]},
+                replayed(reply),
                 {
                     "role": "user",
-                    "parts": [
-                        {
-                            "type": "tool_call_response",
-                            "id": u["id"],
-                            "response": weather[u["input"]["location"]],
-                        }
-                        for u in uses
-                    ],
+                    "parts": [tool_result(u["id"], weather[u["input"]["location"]]) for u in uses],
                 },
             ],
             TOOL_DEFINITIONS: WEATHER_TOOL,
@@ -814,19 +808,8 @@ def test_bedrock_metrics_token_usage_includes_cache_tokens(instrument):
     client.invoke_model(modelId=HAIKU, body=body_of(INVOKE_CACHE))
 
     points = metric_points(t.reader)
-    labels = {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "aws.bedrock",
-        "gen_ai.request.model": HAIKU,
-        "gen_ai.response.model": "claude-3-5-haiku-20241022",
-        "server.address": HOST,
-        "server.port": 443,
-    }
-    tokens = {p.attributes["gen_ai.token.type"]: p for p in points[sc.METRIC_TOKEN_USAGE]}
-    assert {k: (dict(p.attributes), p.sum) for k, p in tokens.items()} == {
-        "input": ({**labels, "gen_ai.token.type": "input"}, 4 + 18131),
-        "output": ({**labels, "gen_ai.token.type": "output"}, 50),
-    }
+    labels = {**request_attributes(HAIKU), "gen_ai.response.model": "claude-3-5-haiku-20241022"}
+    assert_token_usage(points, labels, 4 + 18131, 50)
     [duration] = points[sc.METRIC_OPERATION_DURATION]
     assert dict(duration.attributes) == labels
     [spent] = points[sc.METRIC_COST]
@@ -959,8 +942,7 @@ def test_bedrock_error_validation_exception(instrument):
     assert_attributes(
         span, {**request_attributes("does-not-exist"), "error.type": error.response["Error"]["Code"]}
     )
-    labels = {k: v for k, v in request_attributes("does-not-exist").items()}
-    assert_error_recorded(t, span, error, labels)
+    assert_error_recorded(t, span, error, request_attributes("does-not-exist"))
 
 
 def _no_sleep(monkeypatch) -> list[float]:

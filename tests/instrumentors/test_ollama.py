@@ -62,6 +62,7 @@ from replay_ollama import (
 from scenarios import (
     CAPTURE,
     MODES,
+    SCRIPT,
     assert_restored,
     assert_wrapped_once,
     call,
@@ -508,20 +509,13 @@ def test_ollama_module_functions_traced_once(instrument, default_client):
     )
 
 
-IMPORT_ORDER_SCRIPT = """
-import json, sys
-tests_dir, cassette, order = sys.argv[1:4]
-sys.path.insert(0, tests_dir)
+IMPORT_ORDER_SCRIPT = (
+    SCRIPT
+    + """
 import httpx
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 import llmtrace
 from replay import load_cassette
-
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
+cassette, order = args
 if order == "instrument-first":
     handle = llmtrace.instrument(tracer_provider=provider, exporter="none", raise_internal_errors=True)
 import ollama
@@ -534,6 +528,7 @@ spans = [s.name for s in exporter.get_finished_spans()]
 handle.uninstrument()
 print(json.dumps({"chunks": len(chunks), "spans": spans}))
 """
+)
 
 
 @pytest.mark.parametrize("order", ["import-first", "instrument-first"])
