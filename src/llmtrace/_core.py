@@ -13,6 +13,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import Histogram, Meter
 from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _counting, _redact, tokens
@@ -27,6 +28,8 @@ from llmtrace.pricing import PriceTable
 # instrumented method (a helper that calls create(), a library stacked on another) adds no second span.
 _IN_CALL = otel_context.create_key("llmtrace-in-call")
 _SUPPRESS = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", "suppress_instrumentation")
+# The key under which the API keeps the current span (private; the public two-step path if it goes).
+_SPAN_KEY: str | None = getattr(trace_propagation, "_SPAN_KEY", None)
 
 
 @dataclass(slots=True)
@@ -87,9 +90,14 @@ RUNTIME: Runtime | None = None
 """The active runtime; None when llmtrace is not instrumenting."""
 
 
-def start_call(request: LLMRequest, runtime: Runtime, prompt: PromptRef | None = None) -> Call:
+def start_call(
+    request: LLMRequest,
+    runtime: Runtime,
+    prompt: PromptRef | None = None,
+    context: otel_context.Context | None = None,
+) -> Call:
     """Open the CLIENT span for `request` (sampling attributes first, so samplers see them), under the
-    prompt template it was rendered from, if any."""
+    prompt template it was rendered from, if any, as a child of `context` (default: the current one)."""
     attributes: dict[str, AttributeValue] = {
         sc.GEN_AI_OPERATION_NAME: request.operation,
         sc.GEN_AI_PROVIDER_NAME: request.provider,
@@ -108,8 +116,10 @@ def start_call(request: LLMRequest, runtime: Runtime, prompt: PromptRef | None =
     if request.stream:
         attributes[sc.GEN_AI_REQUEST_STREAM] = True
     name = f"{request.operation} {request.model}" if request.model else request.operation
-    span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-    call = Call(runtime, span, request)
+    if context is None:
+        context = otel_context.get_current()
+    span = runtime.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
+    call = Call(runtime, span, request, context)
     if call.recording:
         settings = runtime.settings
         if settings.capture_content:
@@ -144,12 +154,14 @@ class Call:
         "streamed",
     )
 
-    def __init__(self, runtime: Runtime, span: Span, request: LLMRequest) -> None:
+    def __init__(
+        self, runtime: Runtime, span: Span, request: LLMRequest, parent: otel_context.Context
+    ) -> None:
         self.runtime = runtime
         self.span = span
         self.request = request
         self.recording = span.is_recording()
-        self.context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span))
+        self.context = _call_context(parent, span)
         self.chunks = 0
         self.streamed = False
         self._done = False
@@ -298,6 +310,13 @@ class Call:
                 metrics.tokens.record(usage.output_tokens, {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
         if cost is not None and cost.total_usd > 0:
             metrics.cost.record(cost.total_usd, labels)
+
+
+def _call_context(parent: otel_context.Context, span: Span) -> otel_context.Context:
+    """`parent` with `span` current and the in-call mark: one copy of the context, not two."""
+    if _SPAN_KEY is None:
+        return otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(span, parent))
+    return otel_context.Context({**parent, _SPAN_KEY: span, _IN_CALL: True})
 
 
 _responses: OrderedDict[str, SpanContext] = OrderedDict()

@@ -151,7 +151,7 @@ def start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call 
         return None
     try:
         request = endpoint.request(instance, kwargs, runtime.settings.capture_content)
-        return start_call(request, runtime, current_prompt(kwargs, context))
+        return start_call(request, runtime, current_prompt(kwargs, context), context)
     except Exception:
         internal_error("start")
         return None
