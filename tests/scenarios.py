@@ -162,8 +162,8 @@ async def _next(stream: Any) -> Any:
 
 async def first_then(stream: Any, leave: str = "drop", *, aclose: bool = True) -> Any:
     """Read the first item of a sync or async stream, then leave the stream: ``"drop"`` (or ``"break"``:
-    unclosed, as a loop left early does), ``"close"`` (its close(); an async stream's aclose() unless
-    not `aclose`) or ``"with"`` (the item is read inside the stream's ``with`` block)."""
+    unclosed, as a loop left early does), ``"close"`` (close(); for an async stream aclose(), or close()
+    when `aclose` is False) or ``"with"`` (the item is read inside the stream's ``with`` block)."""
     if leave == "with":
         return await within(stream, _next)
     first = await _next(stream)
