@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -20,6 +20,27 @@ from opentelemetry.sdk.trace.export import (
 
 from llmtrace import _semconv as sc
 from llmtrace.config import Settings
+
+if TYPE_CHECKING:
+    from llmtrace._reliable_export import BoundedMetricExporter, ExportBudget
+
+SHUTDOWN_SECONDS = 2.0
+"""How long the exit may wait for the providers llmtrace created, unless configured."""
+
+
+def shutdown_seconds(settings: Settings) -> float:
+    """The exit's budget: ``shutdown_timeout``, else ``OTEL_BSP_EXPORT_TIMEOUT`` (ms) or
+    ``OTEL_EXPORTER_OTLP_TIMEOUT`` (s) when set, else `SHUTDOWN_SECONDS`."""
+    if settings.shutdown_timeout is not None:
+        return settings.shutdown_timeout
+    for name, per_second in (("OTEL_BSP_EXPORT_TIMEOUT", 1000), ("OTEL_EXPORTER_OTLP_TIMEOUT", 1)):
+        try:
+            value = float(os.environ.get(name, "")) / per_second
+        except ValueError:
+            continue
+        if value > 0:
+            return value
+    return SHUTDOWN_SECONDS
 
 
 def _resource(settings: Settings) -> Resource:
@@ -35,7 +56,7 @@ def _is_unset(provider: object) -> bool:
     return type(provider).__name__ in ("ProxyTracerProvider", "_ProxyMeterProvider", "ProxyMeterProvider")
 
 
-def span_processor(settings: Settings) -> SpanProcessor | None:
+def span_processor(settings: Settings, budget: ExportBudget | None = None) -> SpanProcessor | None:
     """The processor for the configured exporter, or None for ``exporter="none"``."""
     if settings.exporter == "console":
         return SimpleSpanProcessor(TreeConsoleExporter())
@@ -45,7 +66,7 @@ def span_processor(settings: Settings) -> SpanProcessor | None:
         from llmtrace import _reliable_export
 
         # Bounded queue, export off the caller's thread, retries, counted drops (_reliable_export.py).
-        return _reliable_export.span_processor(OTLPSpanExporter())
+        return _reliable_export.span_processor(OTLPSpanExporter(), budget)
     if settings.exporter.startswith("file"):
         from llmtrace import _file_export
 
@@ -53,22 +74,24 @@ def span_processor(settings: Settings) -> SpanProcessor | None:
     return None
 
 
-def tracer_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
-    """(provider, created_by_us). An explicit or already-installed global provider is used as is."""
+def tracer_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) -> tuple[Any, bool]:
+    """(provider, created_by_us). An explicit or already-installed global provider is used as is; one
+    we create is shut down within ``budget`` at exit."""
     if explicit is not None:
         return explicit, False
     current = trace.get_tracer_provider()
     if not _is_unset(current):
         return current, False
     provider = TracerProvider(resource=_resource(settings))
-    processor = span_processor(settings)
+    processor = span_processor(settings, budget)
     if processor is not None:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+    budget.providers.append(provider)
     return trace.get_tracer_provider(), True
 
 
-def meter_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
+def meter_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) -> tuple[Any, bool]:
     """(provider or None when metrics are off, created_by_us)."""
     if explicit is not None:
         return explicit, False
@@ -88,21 +111,25 @@ def meter_provider(settings: Settings, explicit: Any) -> tuple[Any, bool]:
         PeriodicExportingMetricReader,
     )
 
-    exporter: MetricExporter
+    exporter: MetricExporter | BoundedMetricExporter
     if chosen == "console":
         exporter = ConsoleMetricExporter(out=sys.stderr)
     else:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        exporter = OTLPMetricExporter(endpoint=settings.metrics_endpoint)
-    provider = MeterProvider(
-        resource=_resource(settings), metric_readers=[PeriodicExportingMetricReader(exporter)]
-    )
+        from llmtrace._reliable_export import BoundedMetricExporter
+
+        exporter = BoundedMetricExporter(OTLPMetricExporter(endpoint=settings.metrics_endpoint), budget)
+    reader = PeriodicExportingMetricReader(exporter)  # type: ignore[arg-type]  # the wrapper is duck-typed
+    provider = MeterProvider(resource=_resource(settings), metric_readers=[reader])
     metrics.set_meter_provider(provider)
+    budget.providers.append(provider)
     return metrics.get_meter_provider(), True
 
 
-def logger_provider(settings: Settings, explicit: Any, create: bool) -> tuple[Any, bool]:
+def logger_provider(
+    settings: Settings, explicit: Any, create: bool, *, budget: ExportBudget
+) -> tuple[Any, bool]:
     """(provider for evaluation events or None, created_by_us). One is created only alongside a
     TracerProvider llmtrace created (`create`): an application with its own telemetry gets no exporter
     it did not configure."""
@@ -124,8 +151,12 @@ def logger_provider(settings: Settings, explicit: Any, create: bool) -> tuple[An
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-        provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+        from llmtrace._reliable_export import BoundedLogExporter
+
+        exporter: Any = BoundedLogExporter(OTLPLogExporter(), budget)  # duck-typed
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     _logs.set_logger_provider(provider)
+    budget.providers.append(provider)
     return _logs.get_logger_provider(), True
 
 

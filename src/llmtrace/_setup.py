@@ -7,11 +7,12 @@ import contextlib
 import importlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmtrace import _context, _core, _counting, _export, _safety, _threads
 from llmtrace import _semconv as sc
@@ -22,6 +23,9 @@ from llmtrace._version import __version__
 from llmtrace.config import ConfigError, Settings, check_otlp_environment, load_settings
 from llmtrace.instrumentors import REGISTRY
 from llmtrace.pricing import ModelPrice, load_price_table
+
+if TYPE_CHECKING:
+    from llmtrace._reliable_export import ExportBudget
 
 _lock = threading.RLock()
 _patcher = Patcher()
@@ -47,12 +51,15 @@ class Handle:
         meter_provider: Any,
         owned: bool,
         logger_provider: Any = None,
+        *,
+        budget: ExportBudget | None = None,
     ) -> None:
         self.settings = settings
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         self.logger_provider = logger_provider
         self._owned = owned
+        self._budget = budget
 
     @property
     def patched(self) -> list[str]:
@@ -60,12 +67,20 @@ class Handle:
         return _patcher.applied
 
     def force_flush(self, timeout_millis: int = 5000) -> None:
-        """Finish pending token counts, then export what is buffered (the providers' force_flush)."""
-        _counting.drain(timeout_millis / 1000)
-        for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                flush(timeout_millis)
+        """Finish pending token counts, then export what is buffered (the providers' force_flush), all
+        within the timeout. Meanwhile the exporters llmtrace created make one attempt per export, so a
+        backend that is down fails the flush at once rather than after their retries."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        within = self._budget.window(timeout_millis / 1000) if self._budget else contextlib.nullcontext()
+        with within:
+            _counting.drain(timeout_millis / 1000)
+            for provider in (self.tracer_provider, self.meter_provider, self.logger_provider):
+                flush = getattr(provider, "force_flush", None)
+                if flush is not None:
+                    try:
+                        flush(int(max(0.0, deadline - time.monotonic()) * 1000))
+                    except Exception:  # e.g. a MeterProvider out of time; not llmtrace's to raise
+                        _safety.log.debug("llmtrace: flush of %r failed", provider, exc_info=True)
 
     def uninstrument(self) -> None:
         """Remove every patch and stop tracing; the SDKs are left exactly as they were."""
@@ -159,13 +174,17 @@ def instrument(
             # llmtrace's instrumentors (entry points) with a call of its own.
             _apply(config.providers or ())
             return _handle
-        tp, owned_tp = _export.tracer_provider(config, tracer_provider)
-        mp, owned_mp = _export.meter_provider(config, meter_provider)
+        from llmtrace._reliable_export import ExportBudget
+
+        # Exit and flushes bounded for all the providers created here, traces first.
+        budget = ExportBudget(_export.shutdown_seconds(config))
+        tp, owned_tp = _export.tracer_provider(config, tracer_provider, budget=budget)
+        mp, owned_mp = _export.meter_provider(config, meter_provider, budget=budget)
         tracer = tp.get_tracer("llmtrace", __version__, schema_url=sc.SCHEMA_URL)
         instruments = (
             Instruments(mp.get_meter("llmtrace", __version__, schema_url=sc.SCHEMA_URL)) if mp else None
         )
-        lp, owned_lp = _export.logger_provider(config, logger_provider, create=owned_tp)
+        lp, owned_lp = _export.logger_provider(config, logger_provider, create=owned_tp, budget=budget)
         logger = lp.get_logger("llmtrace", __version__, schema_url=sc.SCHEMA_URL) if lp else None
         _context_processor.active = True
         if tp not in _enriched and hasattr(tp, "add_span_processor"):
@@ -178,7 +197,12 @@ def instrument(
         _context.propagate_baggage = config.propagate_baggage
         _core.RUNTIME = Runtime(config, tracer, prices, instruments, logger)
         _apply(config.providers or REGISTRY)
-        _handle = Handle(config, tp, mp, owned_tp or owned_mp or owned_lp, lp)
+        owned = owned_tp or owned_mp or owned_lp
+        _handle = Handle(config, tp, mp, owned, lp, budget=budget if budget.providers else None)
+        if budget.providers:
+            # Runs before the SDK's own shutdown of these providers (which then has nothing left to
+            # do) and after the count drain below (registered later).
+            atexit.register(budget.shutdown)
         if not _atexit_registered:
             # Registered after the SDK providers' own atexit shutdown, so it runs before it.
             atexit.register(_counting.drain, 2.0)

@@ -64,6 +64,11 @@ class Settings(BaseModel):
     """Where metrics go (default: ``otlp`` with the OTLP exporter, ``none`` otherwise)."""
     metrics_endpoint: str | None = None
     """OTLP/HTTP metrics endpoint, if it differs from the traces one."""
+    shutdown_timeout: float | None = Field(default=None, ge=0)
+    """Seconds the exit may wait, in all, for the spans, metrics and evaluation events still buffered in
+    the providers llmtrace created (default: ``OTEL_BSP_EXPORT_TIMEOUT`` in milliseconds or
+    ``OTEL_EXPORTER_OTLP_TIMEOUT`` in seconds if set, else 2). Each export is then one attempt; what is
+    not out in time, e.g. because the backend is down or slow, is dropped and logged in one warning."""
     propagate_baggage: bool = False
     """Also put ``llmtrace.attributes(...)`` values in W3C baggage, for downstream services (off by
     default: baggage leaves the process in request headers)."""
