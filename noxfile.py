@@ -15,7 +15,7 @@ nox.options.sessions = [
     "tests", "tests_litellm", "tests_oldest", "tests_backend", "lint", "typecheck", "docs",
 ]  # fmt: skip
 
-TEST_DEPS = ["pytest>=8", "pyyaml>=6", "hypothesis>=6"]
+TEST_DEPS = ["pytest>=8", "pytest-xdist>=3", "pyyaml>=6", "hypothesis>=6"]
 # tests/reliability runs llmtrace beside the official OTel OpenAI instrumentation; util-genai 1.2 dropped
 # the module the instrumentation's 2.4b0 imports.
 RELIABILITY_DEPS = ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai<1.2"]
@@ -53,6 +53,17 @@ def _tiktoken_files(session: nox.Session) -> None:
     session.env["TIKTOKEN_CACHE_DIR"] = TIKTOKEN_CACHE
 
 
+def _build_phoenix_in_background() -> None:
+    """Start building tests_backend's Phoenix environment while single-process test sessions leave a core
+    idle (tests/e2e/backend.py locks it: tests_backend waits for this build rather than redoing it)."""
+    subprocess.Popen(
+        [sys.executable, "tests/e2e/backend.py"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite against the newest provider SDKs."""
@@ -61,7 +72,7 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[instrument]", *deps)
     _tiktoken_files(session)
     ignore = ["--ignore=tests/instrumentors/test_litellm.py", "--ignore=tests/e2e"]  # e2e: tests_backend
-    session.run("pytest", *ignore, *session.posargs)
+    session.run("pytest", "-n", "auto", *ignore, *session.posargs)
 
 
 @nox.session
@@ -76,6 +87,7 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def tests_litellm(session: nox.Session) -> None:
     """LiteLLM at its newest installable release (it pins openai < 3, so it cannot join `tests`)."""
+    _build_phoenix_in_background()
     session.install("-e", ".", *TEST_DEPS, "litellm", "mcp")
     _tiktoken_files(session)
     # tests/privacy: LiteLLM's calls are scanned for prompts and credentials too
