@@ -149,18 +149,25 @@ def _consume(create: Callable[..., Iterable[Any]], arguments: dict[str, Any]) ->
     return n
 
 
-class Kit:
-    """How a contender traces the user's own agent step and tools (no tracing by default)."""
-
-    def agent(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return _identity
-
-    def tool(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        return _identity
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def _identity(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
+
+
+def _untraced(name: str) -> Decorator:
+    return _identity
+
+
+class Kit:
+    """How a contender traces the user's own agent step and tools: decorator factories taking a name."""
+
+    def __init__(
+        self, agent: Callable[[str], Decorator] = _untraced, tool: Callable[[str], Decorator] = _untraced
+    ) -> None:
+        self.agent = agent
+        self.tool = tool
 
 
 def agent_step(kit: Kit, llm: Callable[[], int]) -> Callable[[], int]:
@@ -377,10 +384,7 @@ class Llmtrace(Contender):
     def kit(self, case: Case, floor: list[SpanSpec]) -> Kit:
         import llmtrace
 
-        kit = Kit()
-        kit.agent = lambda name: llmtrace.agent(name=name)  # type: ignore[method-assign]
-        kit.tool = lambda name: llmtrace.tool(name=name)  # type: ignore[method-assign]
-        return kit
+        return Kit(lambda name: llmtrace.agent(name=name), lambda name: llmtrace.tool(name=name))
 
 
 class Instrumentors(Contender):
@@ -459,10 +463,7 @@ class OpenInference(Instrumentors):
         tracer = OITracer(
             self.env.tracer_provider.get_tracer("bench.openinference"), config=self.config(case)
         )
-        kit = Kit()
-        kit.agent = lambda name: tracer.agent(name=name)  # type: ignore[method-assign]
-        kit.tool = lambda name: tracer.tool(name=name)  # type: ignore[method-assign]
-        return kit
+        return Kit(lambda name: tracer.agent(name=name), lambda name: tracer.tool(name=name))
 
 
 class OtelGenAI(Instrumentors):
@@ -517,10 +518,7 @@ class OtelGenAI(Instrumentors):
 
             return decorate
 
-        kit = Kit()
-        kit.agent = agent  # type: ignore[method-assign]
-        kit.tool = tool  # type: ignore[method-assign]
-        return kit
+        return Kit(agent, tool)
 
 
 class OtelOpenAIV2(OtelGenAI):
@@ -625,9 +623,12 @@ class Runner:
             info["metrics"] = env.metric_names()
             if case.sampled and prepared.spans_per_call == 0:
                 raise RuntimeError(f"{c.name} {case.label}: no span")
+        gc.collect()
+        gc.freeze()  # what is set up stays out of the collections made around each batch: they stay short
         return prepared
 
     def teardown(self) -> None:
+        gc.unfreeze()
         if self.current is not None:
             self.contender.uninstrument()
             if self.current.env is not None:

@@ -6,9 +6,12 @@ is on PATH, else venv + pip). Standard library only: the driver itself needs non
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,10 +45,9 @@ PEERS = {
 ENVS: dict[str, list[str]] = {
     "bare": COMMON,
     "floor": COMMON,
-    "llmtrace": [*COMMON, "-e", str(ROOT)],
+    "llmtrace": COMMON,  # + llmtrace itself, installed afresh by each run (install_llmtrace)
     **{name: [*COMMON, *packages] for name, packages in PEERS.items()},
-    # import-cost measurements: llmtrace alone (no provider SDK), and llmtrace with the SDKs
-    "llmtrace-only": [str(ROOT)],
+    "llmtrace-only": [],  # import-cost measurements: llmtrace and its dependencies, no provider SDK
 }
 
 
@@ -74,9 +76,36 @@ def ensure(name: str, base: Path = DEFAULT_DIR, log: Path | None = None) -> Path
         else:
             subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, stdout=out)
             command = [str(python(name, base)), "-m", "pip", "install", "-q", *requirements]
-        subprocess.run(command, check=True, stdout=out, stderr=out)
+        if requirements:
+            subprocess.run(command, check=True, stdout=out, stderr=out)
     finally:
         if log:
             out.close()  # type: ignore[union-attr]
     stamp.write_text(wanted)
     return python(name, base)
+
+
+def snapshot(revision: str) -> tuple[Path, str]:
+    """The repository's files at `revision` (``git archive``) in a temporary directory, and its short hash."""
+    where = Path(tempfile.mkdtemp(prefix="llmtrace-snapshot-"))
+    git = ["git", "-C", str(ROOT)]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", revision], check=True, capture_output=True, text=True
+    )
+    archive = subprocess.run([*git, "archive", "--format=tar", revision], check=True, capture_output=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(where, filter="data")
+    return where, commit.stdout.strip()
+
+
+def install_llmtrace(python: Path, source: Path, editable: bool = False) -> None:
+    """(Re)install llmtrace from a source tree, with its dependencies, so a run measures that tree."""
+    target = ["-e", str(source)] if editable else [str(source)]
+    uv = shutil.which("uv")
+    if uv:
+        command = [uv, "pip", "install", "-q", "--python", str(python), "--compile-bytecode"]
+        subprocess.run([*command, "--reinstall-package", "llmtrace", *target], check=True)
+    else:
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, *target], check=True)
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", *target], check=True)
