@@ -196,7 +196,15 @@ class Call:
             return
         self._done = True
         duration = time.perf_counter() - self._start
-        if response is not None and self.request.prompt_texts is not None and _missing_usage(response):
+        if (
+            response is not None
+            and self.request.prompt_texts is not None
+            and (
+                (usage := response.usage) is None
+                or usage.input_tokens is None
+                or (usage.output_tokens is None and response.output_texts is not None)
+            )
+        ):  # the provider reported no (or half the) usage
             # Count tokens off the caller's thread; the span keeps the end time taken now.
             end_time = time.time_ns()
 
@@ -372,13 +380,6 @@ def _business_labels(labels: dict[str, AttributeValue], request: LLMRequest) -> 
             labels[sc.GEN_AI_PROMPT_VERSION] = _guard(
                 f"{sc.GEN_AI_PROMPT_VERSION}:{prompt.name}", prompt.version
             )
-
-
-def _missing_usage(response: LLMResponse) -> bool:
-    usage = response.usage
-    if usage is None or usage.input_tokens is None:
-        return True
-    return usage.output_tokens is None and response.output_texts is not None
 
 
 def _with_estimate(request: LLMRequest, response: LLMResponse) -> LLMResponse:

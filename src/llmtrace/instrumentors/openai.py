@@ -204,11 +204,11 @@ def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLM
 def _choices_response(obj: Any, output: Callable[[Any], Message] | None) -> LLMResponse:
     """A ChatCompletion or legacy Completion: one finish reason and one output message per choice."""
     choices = getattr(obj, "choices", None) or []
-    response = LLMResponse(
-        response_id=getattr(obj, "id", None),
-        model=getattr(obj, "model", None),
-        finish_reasons=[c.finish_reason or "" for c in choices] or None,
-        usage=_usage(getattr(obj, "usage", None)),
+    response = LLMResponse(  # positional: binding keywords costs more, once per call
+        getattr(obj, "id", None),
+        getattr(obj, "model", None),
+        [c.finish_reason or "" for c in choices] or None,
+        _usage(getattr(obj, "usage", None)),
     )
     _openai_attributes(response.attributes, obj)
     if output is not None:
