@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import wrapt
+
 from llmtrace import _context, _core, _counting, _export, _safety, _threads
 from llmtrace import _semconv as sc
 from llmtrace._context import ContextAttributesProcessor
@@ -208,9 +210,12 @@ def instrument(
             atexit.register(_counting.drain, 2.0)
             _atexit_registered = True
         if _handle._owned:
-            from multiprocessing import util
-
-            util.register_after_fork(_handle, _flush_at_worker_exit)
+            # When (and only if) the application uses multiprocessing: importing it here would load
+            # eight modules into every process that never forks a worker.
+            handle = _handle
+            wrapt.register_post_import_hook(
+                lambda util: util.register_after_fork(handle, _flush_at_worker_exit), "multiprocessing.util"
+            )
         return _handle
 
 
