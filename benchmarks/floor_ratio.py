@@ -1,0 +1,129 @@
+"""llmtrace's added instructions per call against the floor, with metrics off AND on, in one callgrind run.
+
+    python benchmarks/floor_ratio.py chat                 # the five contenders below
+    python benchmarks/floor_ratio.py stream --calls 40
+    python benchmarks/floor_ratio.py chat --unsampled     # the same under an ALWAYS_OFF sampler
+
+``floor`` is bench.py's: the bare call inside one hand-made span with llmtrace's name, kind and attributes.
+``floor+metrics`` adds what llmtrace records per call to a MeterProvider, recorded by hand: the duration,
+the input and output token counts and the cost histograms with the same attributes. It is the floor of
+llmtrace with metrics on (``llmtrace``), as ``floor`` is the floor of ``llmtrace-nometrics``.
+
+One process runs every contender under ``valgrind --tool=callgrind --dump-before=os_getppid*``: each
+contender's N calls are fenced by ``os.getppid()`` calls, so callgrind writes their count to a file of its
+own, and set-up and warm-up never count. Instruction counts repeat exactly whatever else the machine does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CONTENDERS = ("bare", "floor", "floor+metrics", "llmtrace-nometrics", "llmtrace")
+
+
+def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
+    import bench
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+    from opentelemetry.trace import SpanKind
+
+    from llmtrace import _semconv as sc
+
+    b = bench.Bench(schedule_delay_millis=3_600_000)
+    if unsampled:
+        b.tracer_provider = TracerProvider(sampler=ALWAYS_OFF)
+        b.floor_tracer = b.tracer_provider.get_tracer("bench.floor")
+    (case,) = [c for c in bench.make_cases([scenario], 50) if c.capture == capture]
+    b.calibrate(case)
+    attributes = case.span_attributes
+    meter = b.meter_provider.get_meter("bench.floor")
+    duration, tokens, cost = (
+        meter.create_histogram("floor." + name, explicit_bucket_boundaries_advisory=list(buckets))
+        for name, buckets in (
+            (sc.METRIC_OPERATION_DURATION, sc.DURATION_BUCKETS),
+            (sc.METRIC_TOKEN_USAGE, sc.TOKEN_BUCKETS),
+            (sc.METRIC_COST, sc.COST_BUCKETS),
+        )
+    )
+    keys = (sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_REQUEST_MODEL)
+    keys += (sc.GEN_AI_RESPONSE_MODEL, sc.SERVER_ADDRESS, sc.SERVER_PORT)
+    labels = {k: attributes[k] for k in keys if k in attributes}
+
+    def floor_metrics() -> int:
+        started = time.perf_counter()
+        tracer = b.floor_tracer
+        with tracer.start_as_current_span(case.span_name, kind=SpanKind.CLIENT, attributes=attributes):
+            chunks = case.call()
+        duration.record(time.perf_counter() - started, labels)
+        tokens.record(attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], {**labels, sc.GEN_AI_TOKEN_TYPE: "input"})
+        tokens.record(attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS], {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
+        cost.record(attributes[sc.GEN_AI_USAGE_COST_AMOUNT], labels)
+        return chunks
+
+    for name in CONTENDERS:
+        handle = b.instrument(capture, metrics=name == "llmtrace") if "llmtrace" in name else None
+        fn: Any = floor_metrics if name == "floor+metrics" else b.contender(case, name)
+        for _ in range(30):
+            fn()
+        b.tracer_provider.force_flush()
+        gc.collect()
+        gc.disable()
+        os.getppid()  # dump: everything before
+        for _ in range(calls):
+            fn()
+        os.getppid()  # dump: the N calls
+        gc.enable()
+        b.tracer_provider.force_flush()
+        if handle is not None:
+            handle.uninstrument()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", choices=("chat", "stream", "embeddings"))
+    parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument("--capture", action="store_true", help="content capture on")
+    parser.add_argument("--unsampled", action="store_true", help="an ALWAYS_OFF sampler")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.scenario, args.calls, args.capture, args.unsampled)
+        return
+    flags = [f for f, on in (("--capture", args.capture), ("--unsampled", args.unsampled)) if on]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cg.out"
+        command = ["valgrind", "--tool=callgrind", "--dump-before=os_getppid*", f"--callgrind-out-file={out}"]
+        command += [sys.executable, __file__, args.scenario, "--calls", str(args.calls), "--worker", *flags]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        totals = {}
+        for dump in Path(tmp).glob("cg.out.*"):
+            part = int(dump.name.rsplit(".", 1)[1])
+            found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
+            if found and part % 2 == 0:  # parts 2, 4, ...: the contenders' N calls, in order
+                totals[CONTENDERS[part // 2 - 1]] = int(found.group(1)) / args.calls
+    bare = totals["bare"]
+    title = " ".join([args.scenario, *flags])
+    print(f"{title}: instructions per call, {args.calls} calls")
+    print("| contender | per call | added | x its floor's added |")
+    print("|---|---|---|---|")
+    floors = {"llmtrace-nometrics": "floor", "llmtrace": "floor+metrics"}
+    for name in CONTENDERS:
+        added = totals[name] - bare
+        floor = floors.get(name)
+        ratio = f"{added / (totals[floor] - bare):.3f}" if floor else ""
+        print(f"| {name} | {totals[name]:,.0f} | {added:,.0f} | {ratio} |")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
