@@ -136,9 +136,15 @@ def _encode(seed: Seed, document: Any, ascii_only: bool) -> bytes:
     else:
         events = [e if isinstance(e, dict) else {"data": e} for e in document]
         return b"".join(
-            frame(str(e.get("event")), e.get("data"), str(e.get("kind", "event"))) for e in events
+            frame(_header(e.get("event")), e.get("data"), _header(e.get("kind", "event"))) for e in events
         )
     return text.encode("utf-8", "surrogatepass")
+
+
+def _header(value: Any) -> str:
+    """An eventstream header value: UTF-8 encodable and within the frame's 65,535-byte limit (a lone
+    surrogate or a huge string cannot be framed at all)."""
+    return str(value).encode("utf-8", "replace")[:1000].decode("utf-8", "ignore")
 
 
 def _slots(node: Any, out: list[tuple[Any, Any]], limit: int = 400) -> None:

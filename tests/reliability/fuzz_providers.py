@@ -84,10 +84,21 @@ class Shape:
     kind: str = "plain"
     """``plain`` (one result), ``stream`` (iterate the result), ``dict_stream`` (Bedrock: iterate
     ``result["stream"]``), ``helper`` (anthropic's messages.stream() manager)."""
+    per_request: bool = False
+    """Traced on a method the SDK calls after checking the arguments (google-genai's per-request
+    methods, cohere's methods under its per-client validators): a call rejected before sending has no
+    span."""
+    cases: int | None = None
+    """Cases in the ``ci`` profile, when fewer than the profile's."""
+    fresh_client: bool = False
+    """A client per call: cohere binds its methods when a client is built, so one built before
+    ``instrument()`` is never traced (a documented limit)."""
     answer: Answer = field(default_factory=Answer)
     _client: Any = None
 
     def get_client(self) -> Any:
+        if self.fresh_client:
+            return self.client(self.answer)
         if self._client is None:
             self._client = self.client(self.answer)
         return self._client
@@ -216,7 +227,7 @@ def _anthropic_client(async_: bool) -> Callable[[Answer], Any]:
     return make
 
 
-def _httpx_client(factory: Callable[[Any, bool], Any], async_: bool) -> Callable[[Answer], Any]:
+def httpx_client(factory: Callable[[Any, bool], Any], async_: bool) -> Callable[[Answer], Any]:
     """A client of an SDK built on plain httpx, from `factory(transport, is_async)`."""
 
     def make(answer: Answer) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmtrace._records import Message, Part
-from llmtrace.instrumentors._common import as_dict
+from llmtrace.instrumentors._common import as_dict, listed
 
 # Cohere's finish reasons in the schema's vocabulary; the others are kept, lower-cased.
 _FINISH = {
@@ -111,7 +111,7 @@ def _assistant_parts(message: Mapping[str, Any]) -> list[Part]:
 def v2_input_messages(messages: Any) -> list[Message]:
     """Chat v2 ``messages`` in the order sent (system messages stay in the history)."""
     result: list[Message] = []
-    for raw in messages or ():
+    for raw in listed(messages):
         message = as_dict(raw)
         role = str(message.get("role", "user"))
         if role == "tool":
@@ -145,7 +145,7 @@ def _v1_tool_calls(calls: Any) -> list[Part]:
 
 def _v1_tool_results(results: Any) -> list[Part]:
     parts: list[Part] = []
-    for raw in results or ():
+    for raw in listed(results):
         result = as_dict(raw)
         outputs = result.get("outputs")
         response = outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
@@ -159,7 +159,7 @@ def _v1_tool_results(results: Any) -> list[Part]:
 def v1_input_messages(history: Any, message: Any, tool_results: Any) -> list[Message]:
     """Chat v1 ``chat_history``, then this turn's ``tool_results`` and ``message``."""
     result: list[Message] = []
-    for raw in history or ():
+    for raw in listed(history):
         entry = as_dict(raw)
         role = _ROLES.get(str(entry.get("role", "USER")).upper(), str(entry.get("role")).lower())
         parts: list[Part] = []
@@ -187,7 +187,7 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     """v2 tools ({type, function: {name, description, parameters}}) or v1 tools ({name, description,
     parameter_definitions}) as definitions (the core trims them to type and name by default)."""
     result: list[dict[str, Any]] = []
-    for raw in tools or ():
+    for raw in listed(tools):
         tool = as_dict(raw)
         nested = tool.get("function")
         function: Mapping[str, Any] = nested if isinstance(nested, Mapping) else tool

@@ -30,6 +30,7 @@ from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace.decorators import retrieval_attributes
 from llmtrace.instrumentors import _cohere_content as content
+from llmtrace.instrumentors._common import listed
 
 PROVIDER = "cohere"
 
@@ -87,7 +88,7 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, stream: b
             params[attr] = value
     stop = given(kwargs, "stop_sequences")
     if stop:
-        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(listed(stop))
     fmt = _get(given(kwargs, "response_format"), "type")
     if fmt in ("json_object", "json"):
         params[sc.GEN_AI_OUTPUT_TYPE] = "json"

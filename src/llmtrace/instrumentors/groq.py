@@ -86,10 +86,10 @@ class ChatAccumulator(openai.ChatAccumulator):
             if usage is not None:
                 self._usage = SimpleNamespace(**usage) if isinstance(usage, Mapping) else usage
         if self._reasoning is not None:
-            for choice in chunk.choices:
-                piece = _get(choice.delta, "reasoning")
+            for choice in getattr(chunk, "choices", None) or ():  # none on an unknown event
+                piece = _get(_get(choice, "delta"), "reasoning")
                 if piece:
-                    self._reasoning.setdefault(choice.index, []).append(piece)
+                    self._reasoning.setdefault(_get(choice, "index"), []).append(piece)
 
     def result(self) -> LLMResponse:
         response = super().result()

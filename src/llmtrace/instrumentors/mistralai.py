@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch, unless_in_call
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
-from llmtrace.instrumentors._common import as_dict
+from llmtrace.instrumentors._common import as_dict, listed
 
 PROVIDER = "mistral_ai"
 
@@ -180,7 +180,7 @@ def _tool_call_parts(calls: Any) -> list[Part]:
 def input_messages(messages: Any) -> list[Message]:
     """``messages`` in the order sent (system messages stay in the history, as the API takes them)."""
     result: list[Message] = []
-    for raw in messages or ():
+    for raw in listed(messages):
         message = as_dict(raw)
         role = str(message.get("role") or "user")
         if role == "tool":
@@ -200,7 +200,7 @@ def input_messages(messages: Any) -> list[Message]:
 def tool_definitions(tools: Any) -> list[dict[str, Any]] | None:
     """``tools`` as definitions (the core trims them to type and name by default)."""
     result: list[dict[str, Any]] = []
-    for raw in _set(tools) or ():
+    for raw in listed(_set(tools)):
         tool = as_dict(raw)
         function = as_dict(tool.get("function") or {})
         entry: dict[str, Any] = {
@@ -234,7 +234,7 @@ def chat_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLM
             params[attr] = getattr(value, "value", value)
     stop = _set(kwargs.get("stop"))
     if stop:
-        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+        params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(listed(stop))
     n = _set(kwargs.get("n"))
     if n is not None and n != 1:
         params[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n

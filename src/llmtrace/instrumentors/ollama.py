@@ -30,7 +30,7 @@ from typing import Any
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
-from llmtrace.instrumentors._common import as_dict
+from llmtrace.instrumentors._common import as_dict, listed
 
 PROVIDER = "ollama"
 
@@ -77,7 +77,7 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMReq
                 params[attr] = value
         stop = _get(options, "stop")
         if stop:
-            params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(stop)
+            params[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop] if isinstance(stop, str) else list(listed(stop))
     fmt = kwargs.get("format")
     if fmt:  # "json", or a JSON schema
         params[sc.GEN_AI_OUTPUT_TYPE] = "json"
@@ -139,7 +139,7 @@ def _message_parts(message: Any) -> list[Part]:
 def input_messages(messages: Any) -> list[Message]:
     """Chat ``messages`` in the order sent; a ``tool`` message is the result of a tool call."""
     result: list[Message] = []
-    for message in messages or ():
+    for message in listed(messages):
         role = str(_get(message, "role") or "user")
         if role == "tool":
             part: Part = {"type": "tool_call_response", "id": None, "response": _get(message, "content")}
@@ -165,7 +165,7 @@ def _output(parts: list[Part], reason: Any, tool_calls: bool) -> Message:
 def tool_definitions(tools: Any) -> list[dict[str, Any]]:
     """``tools``: JSON schemas, ollama Tools, or Python functions (named by the function)."""
     result: list[dict[str, Any]] = []
-    for tool in tools or ():
+    for tool in listed(tools):
         if callable(tool) and not isinstance(tool, Mapping):
             entry: dict[str, Any] = {"type": "function", "name": getattr(tool, "__name__", str(tool))}
             doc = inspect.getdoc(tool)
@@ -174,7 +174,7 @@ def tool_definitions(tools: Any) -> list[dict[str, Any]]:
             result.append(entry)
             continue
         data = as_dict(tool)
-        function = data.get("function") or {}
+        function = as_dict(data.get("function") or {})
         entry = {"type": data.get("type") or "function", "name": function.get("name") or ""}
         if function.get("description"):
             entry["description"] = function["description"]
