@@ -1,6 +1,6 @@
 """What llmtrace costs besides each call: import and instrument(), modules, memory, per chunk, tokens, cost.
 
-    python benchmarks/footprint.py            # ~5 min here; writes benchmarks/results/footprint.{json,md}
+    python benchmarks/footprint.py            # ~10 min here; writes benchmarks/results/footprint.{json,md}
     python benchmarks/footprint.py --quick    # smoke test (fewer calls, no callgrind)
 
 Run in an environment with llmtrace, openai and anthropic installed (``nox -s bench`` runs it after bench.py).

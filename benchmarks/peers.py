@@ -1,6 +1,6 @@
 """llmtrace against its peers, each contender in its own virtual environment and process.
 
-    python benchmarks/peers.py                 # full run (~15 min on 2 cores); writes results/peers.{json,md}
+    python benchmarks/peers.py                 # full run (~25 min here); writes results/peers.{json,md}
     python benchmarks/peers.py --quick         # smoke test: few rounds, no callgrind
     python benchmarks/peers.py --only chat --only stream500 --contenders bare,floor,llmtrace,openllmetry
     nox -s bench_peers -- --quick
