@@ -121,12 +121,8 @@ def _usage(usage: Any) -> Usage | None:
     result = Usage(prompt, completion)
     details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
     if details is not None:
-        if isinstance(details, dict):  # SDKs older than the field keep the details as a plain dict
-            result.cache_read_input_tokens = details.get("cached_tokens")
-            result.cache_write_input_tokens = details.get("cache_write_tokens")
-        else:
-            result.cache_read_input_tokens = getattr(details, "cached_tokens", None)
-            result.cache_write_input_tokens = getattr(details, "cache_write_tokens", None)
+        result.cache_read_input_tokens = _detail(details, "cached_tokens")
+        result.cache_write_input_tokens = _detail(details, "cache_write_tokens")
     details = getattr(usage, "completion_tokens_details", None) or getattr(
         usage, "output_tokens_details", None
     )
