@@ -6,7 +6,8 @@ import contextlib
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -21,6 +22,7 @@ from llmtrace import _semconv as sc
 from llmtrace._context import CardinalityGuard, PromptRef, current_attributes
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace._safety import internal_error
+from llmtrace._sampling import drop_check
 from llmtrace.config import Settings
 from llmtrace.pricing import PriceTable
 
@@ -42,6 +44,13 @@ class Runtime:
     metrics: Instruments | None
     logger: Any = None
     """The OpenTelemetry logger evaluation events go to (None: no logs pipeline)."""
+    passes: Callable[[otel_context.Context], bool] | None = field(init=False, default=None)
+    """True for a context whose span would certainly be dropped, when nothing else needs the call
+    traced (no metrics to record): such calls pass through untouched. None: always trace."""
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.passes = drop_check(self.tracer)
 
 
 class Instruments:

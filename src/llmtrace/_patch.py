@@ -142,12 +142,13 @@ class AsyncDeferredProxy(DeferredProxy):
 def start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call | None:
     """Open the traced call of `endpoint` for a call on `instance` with `kwargs`. None, for the call to
     pass through untraced: not instrumented, instrumentation suppressed, inside a traced call already,
-    or the request mapper failed (logged). Never raises."""
+    a span the sampler would drop and no metrics to record, or the request mapper failed (logged).
+    Never raises."""
     runtime = _core.RUNTIME
     if runtime is None:
         return None
-    context = otel_context.get_current()  # read once for the three lookups below
-    if suppressed(context):
+    context = otel_context.get_current()  # read once for the lookups below
+    if suppressed(context) or (runtime.passes is not None and runtime.passes(context)):
         return None
     try:
         request = endpoint.request(instance, kwargs, runtime.settings.capture_content)

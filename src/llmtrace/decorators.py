@@ -119,7 +119,8 @@ _METRIC_LABELS = {sc.GEN_AI_AGENT_NAME, sc.GEN_AI_TOOL_NAME, sc.GEN_AI_TOOL_TYPE
 
 
 def _begin(spec: _Spec, signature: inspect.Signature | None, args: Any, kwargs: Any) -> _Run | None:
-    if _core.RUNTIME is None:
+    runtime = _core.RUNTIME
+    if runtime is None or (runtime.passes is not None and runtime.passes(otel_context.get_current())):
         return None
     try:
         return _Run(spec, signature, args, kwargs)
