@@ -61,12 +61,11 @@ def span_processor(settings: Settings, budget: ExportBudget | None = None) -> Sp
     if settings.exporter == "console":
         return SimpleSpanProcessor(TreeConsoleExporter())
     if settings.exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from llmtrace import _lazy_export, _reliable_export
 
-        from llmtrace import _reliable_export
-
-        # Bounded queue, export off the caller's thread, retries, counted drops (_reliable_export.py).
-        return _reliable_export.span_processor(OTLPSpanExporter(), budget)
+        # Bounded queue, export off the caller's thread, retries, counted drops (_reliable_export.py);
+        # the OTLP exporter is built at the first export (_lazy_export.py: startup time).
+        return _reliable_export.span_processor(_lazy_export.span_exporter(), budget)
     if settings.exporter.startswith("file"):
         from llmtrace import _file_export
 
@@ -115,11 +114,10 @@ def meter_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) -
     if chosen == "console":
         exporter = ConsoleMetricExporter(out=sys.stderr)
     else:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
+        from llmtrace._lazy_export import LazyMetricExporter
         from llmtrace._reliable_export import BoundedMetricExporter
 
-        exporter = BoundedMetricExporter(OTLPMetricExporter(endpoint=settings.metrics_endpoint), budget)
+        exporter = BoundedMetricExporter(LazyMetricExporter(settings.metrics_endpoint), budget)
     reader = PeriodicExportingMetricReader(exporter)  # type: ignore[arg-type]  # the wrapper is duck-typed
     provider = MeterProvider(resource=_resource(settings), metric_readers=[reader])
     metrics.set_meter_provider(provider)
@@ -149,11 +147,10 @@ def logger_provider(
     if settings.exporter == "console":
         provider.add_log_record_processor(_ConsoleEvents())
     else:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
+        from llmtrace._lazy_export import log_exporter
         from llmtrace._reliable_export import BoundedLogExporter
 
-        exporter: Any = BoundedLogExporter(OTLPLogExporter(), budget)  # duck-typed
+        exporter: Any = BoundedLogExporter(log_exporter(), budget)  # duck-typed
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     _logs.set_logger_provider(provider)
     budget.providers.append(provider)

@@ -21,7 +21,9 @@ and log exporters are wrapped for it (`BoundedMetricExporter`, `BoundedLogExport
 deliver is dropped and counted too, their exporter's log lines go to the ``llmtrace`` logger at DEBUG,
 and the first drop of any signal logs the one warning.
 
-Sizes come from the standard ``OTEL_BSP_*`` variables, with the BatchSpanProcessor's defaults.
+Sizes come from the standard ``OTEL_BSP_*`` variables, with the BatchSpanProcessor's defaults. The OTLP
+exporters themselves are built at their first export (`_lazy_export`); one that cannot be built has its
+exports dropped and counted as export_failed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from llmtrace import _semconv as sc
+from llmtrace._lazy_export import LazyExporter, Unavailable
 from llmtrace._version import __version__
 
 log = logging.getLogger("llmtrace")
@@ -119,7 +122,8 @@ _exporter_logs_lock = threading.Lock()
 
 
 def _exporter_log(exporter: object) -> _ExporterLog:
-    name = type(exporter).__module__
+    # A lazy exporter's logger is known (and filtered) before its module is imported.
+    name = exporter.module if isinstance(exporter, LazyExporter) else type(exporter).__module__
     with _exporter_logs_lock:
         if name not in _exporter_logs:
             _exporter_logs[name] = _ExporterLog()
@@ -158,6 +162,9 @@ class ExportBudget:
         """Make ``exporter`` try once per export while someone waits: the OTel OTLP exporters skip their
         retry back-off once their shutdown event is set (on the exporter in older SDKs, on its HTTP
         client in newer ones), so it is set meanwhile. An exporter without one is bounded by the waits."""
+        if isinstance(exporter, LazyExporter):
+            exporter.on_build.append(self.watch)
+            return
         client = getattr(exporter, "_client", None)
         event = getattr(client, "_shutdown_event", None) or getattr(exporter, "_shutdown_in_progress", None)
         if isinstance(event, threading.Event):
@@ -260,7 +267,7 @@ class ReliableSpanProcessor(SpanProcessor):
 
     def __init__(
         self,
-        exporter: SpanExporter,
+        exporter: SpanExporter | LazyExporter,
         *,
         max_queue_size: int | None = None,
         max_export_batch_size: int | None = None,
@@ -413,7 +420,12 @@ class ReliableSpanProcessor(SpanProcessor):
             batch = self._retry or self._take()
             if not batch:
                 break
-            if self._export(batch):
+            exported = self._export(batch)
+            if exported is None:  # no exporter to send it to: dropped, not retried
+                ok, self._retry, self._retries = False, None, 0
+                self._drop(len(batch), EXPORT_FAILED)
+                continue
+            if exported:
                 self._retry, self._retries = None, 0
                 continue
             ok = False
@@ -438,10 +450,14 @@ class ReliableSpanProcessor(SpanProcessor):
         with self._lock:
             return [queue.popleft() for _ in range(min(len(queue), self.max_export_batch_size))]
 
-    def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+    def _export(self, batch: Sequence[ReadableSpan]) -> bool | None:
+        """Whether the exporter took the batch; None if there is no exporter (`Unavailable`)."""
         self._inflight = len(batch)
         try:
             result = self.exporter.export(batch)
+        except Unavailable:
+            self._inflight = 0
+            return True if self._abandoned else None
         except Exception:
             log.debug("llmtrace: span export raised", exc_info=True)
             result = SpanExportResult.FAILURE
@@ -623,6 +639,8 @@ class BoundedLogExporter(_BoundedExporter):
         self._shutdown()
 
 
-def span_processor(exporter: SpanExporter, budget: ExportBudget | None = None) -> ReliableSpanProcessor:
+def span_processor(
+    exporter: SpanExporter | LazyExporter, budget: ExportBudget | None = None
+) -> ReliableSpanProcessor:
     """The processor llmtrace puts in front of a network span exporter."""
     return ReliableSpanProcessor(exporter, budget=budget)
