@@ -51,12 +51,17 @@ ENVS: dict[str, list[str]] = {
 }
 
 
+SHARED = {"llmtrace-nometrics": "llmtrace"}
+"""Contenders that run in another contender's environment (the same llmtrace, set up differently)."""
+
+
 def python(name: str, base: Path = DEFAULT_DIR) -> Path:
-    return base / name / "bin" / "python"
+    return base / SHARED.get(name, name) / "bin" / "python"
 
 
 def ensure(name: str, base: Path = DEFAULT_DIR, log: Path | None = None) -> Path:
     """Create (or reuse) the environment `name` and return its python."""
+    name = SHARED.get(name, name)
     requirements = ENVS[name]
     where = base / name
     stamp = where / "bench-requirements.txt"

@@ -38,7 +38,18 @@ import _venvs
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 WORKER = HERE / "_contenders.py"
-CONTENDERS = ("bare", "floor", "llmtrace", "openllmetry", "openinference", "otel-genai", "otel-openai-v2")
+CONTENDERS = (
+    "bare",
+    "floor",
+    "llmtrace",
+    "llmtrace-nometrics",
+    "openllmetry",
+    "openinference",
+    "otel-genai",
+    "otel-openai-v2",
+)
+OURS = ("llmtrace", "llmtrace-nometrics")
+NO_METRICS = "llmtrace-nometrics"
 PEER_NAMES = ("openllmetry", "openinference", "otel-genai", "otel-openai-v2")
 SCENARIOS = ("chat", "stream", "stream500", "anthropic", "anthropic_stream", "embeddings", "agent")
 NON_STREAMING = ("chat", "anthropic", "embeddings")
@@ -332,16 +343,18 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     for scenario in NON_STREAMING:
         for capture in (False, True):
             c = _by(report, scenario, capture)
-            ours = c.get("llmtrace", {}).get(metric)
-            what = f"{scenario}, content {'on' if capture else 'off'}"
-            add(f"{what}: added vs floor <= 1.3x", c.get("llmtrace", {}).get("ratio_instructions"), 1.3, "")
             peers = {n: c[n][metric] for n in PEER_NAMES if n in c and c[n].get(metric)}
-            if ours is not None and peers:
-                best = min(peers, key=peers.__getitem__)
-                add(f"{what}: added vs best peer ({best}) <= 1x", ours / peers[best], 1.0, "")
-            for peer in ("openllmetry", "openinference"):
-                if ours is not None and peer in peers:
-                    add(f"{what}: added vs {peer} <= 1/3", ours / peers[peer], 1 / 3, "")
+            for name in OURS:
+                ours = c.get(name, {}).get(metric)
+                what = f"{name}, {scenario}, content {'on' if capture else 'off'}"
+                if name == NO_METRICS:  # the floor records no metrics either
+                    add(f"{what}: added vs floor <= 1.3x", c.get(name, {}).get("ratio_instructions"), 1.3, "")
+                if ours is not None and peers:
+                    best = min(peers, key=peers.__getitem__)
+                    add(f"{what}: added vs best peer ({best}) <= 1x", ours / peers[best], 1.0, "")
+                for peer in ("openllmetry", "openinference"):
+                    if ours is not None and peer in peers:
+                        add(f"{what}: added vs {peer} <= 1/3", ours / peers[peer], 1 / 3, "")
     for capture in (False, True):
         large = _by(report, "stream500", capture)
         what = f"content {'on' if capture else 'off'}"
@@ -360,11 +373,12 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         if ours is not None and peers:
             best = min(peers, key=peers.__getitem__)
             add(f"stream500, {what}: added vs best peer ({best}) <= 0.5x", ours / peers[best], 0.5, "")
-    for scenario in SCENARIOS:
-        on, off = _by(report, scenario), _by(report, scenario, sampled=False)
-        sampled, unsampled = on.get("llmtrace", {}).get(metric), off.get("llmtrace", {}).get(metric)
-        if sampled and unsampled is not None:
-            add(f"{scenario}: unsampled added < 10% of sampled", unsampled / sampled, 0.1, "")
+    for name in OURS:
+        for scenario in SCENARIOS:
+            on, off = _by(report, scenario), _by(report, scenario, sampled=False)
+            sampled, unsampled = on.get(name, {}).get(metric), off.get(name, {}).get(metric)
+            if sampled and unsampled is not None:
+                add(f"{name}, {scenario}: unsampled added < 10% of sampled", unsampled / sampled, 0.1, "")
     return rows
 
 
