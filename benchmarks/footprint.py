@@ -2,15 +2,18 @@
 
     python benchmarks/footprint.py            # ~10 min here; writes benchmarks/results/footprint.{json,md}
     python benchmarks/footprint.py --quick    # smoke test (fewer calls, no callgrind)
+    python benchmarks/footprint.py --imports-only   # the import + instrument() rows only; writes nothing
 
 Run in an environment with llmtrace, openai and anthropic installed (``nox -s bench`` runs it after bench.py).
 It also creates an environment with llmtrace alone (no provider SDK) under .nox/bench-envs (see _venvs.py).
 
 - import + instrument(): ``import llmtrace; llmtrace.instrument()`` (defaults: OTLP exporters) in fresh
-  processes, with and without the provider SDKs installed; median and min of the runs. The modules it
-  loads beyond those that setting up the OpenTelemetry SDK the same way (trace, metrics and logs providers
-  with OTLP/HTTP exporters) and importing its declared dependencies (wrapt, pydantic) load, and whether any
-  provider SDK was loaded.
+  processes, with and without the provider SDKs installed, and (the usual case) after the application's
+  own ``import openai``, which has already loaded pydantic, asyncio, typing_extensions...; median and min
+  of the runs. Beside it, setting up the OpenTelemetry SDK the same way (trace, metrics and logs
+  providers) with its OTLP/HTTP exporters built at once, and with them not built yet, as instrument()
+  leaves them (they are built at the first export). The modules it loads beyond that second setup and
+  its declared dependencies (wrapt, pydantic), and whether any provider SDK was loaded.
 - memory: RSS after 1k, 5k, 10k and 20k streamed calls (content on, the usual GC), and peak RSS.
 - per chunk: llmtrace's added cost per streamed chunk, as the slope of its added cost (over the
   un-instrumented SDK) between 50- and 500-chunk streams: in instructions (callgrind), in ns estimated from
@@ -53,60 +56,78 @@ PROVIDER_MODULES = (
 )
 _IMPORT_PROBE = """
 import json, os, sys, time
+{before}
 t0 = time.perf_counter()
 import llmtrace
 t1 = time.perf_counter()
 handle = llmtrace.instrument()
 t2 = time.perf_counter()
-times = {"import_ms": (t1 - t0) * 1e3, "instrument_ms": (t2 - t1) * 1e3}
-print(json.dumps({**times, "modules": sorted(sys.modules)}))
+times = {{"import_ms": (t1 - t0) * 1e3, "instrument_ms": (t2 - t1) * 1e3}}
+print(json.dumps({{**times, "modules": sorted(sys.modules)}}))
 sys.stdout.flush()
 os._exit(0)  # no exit-time export attempts
 """
 # What the application would load anyway to export the same way: the OTel SDK's trace, metrics and logs
-# providers with OTLP/HTTP exporters (what instrument() sets up by default), and the declared dependencies.
+# providers (what instrument() sets up by default) and the declared dependencies; with the OTLP/HTTP
+# exporters built at once ("eager"), or not yet ("lazy", as instrument() leaves them: stand-ins from the
+# SDK modules already loaded take their place).
 _BASELINE_PROBE = """
-import json, sys, time
+import json, os, sys, time
+{before}
 t0 = time.perf_counter()
 import wrapt
 from pydantic import BaseModel, TypeAdapter
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk._logs import export as logs_export
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-resource = Resource.create({})
-TracerProvider(resource=resource).add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(OTLPMetricExporter())])
-LoggerProvider(resource=resource).add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
-print(json.dumps({"ms": (time.perf_counter() - t0) * 1e3, "modules": sorted(sys.modules)}))
+if os.environ.get("EAGER"):
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as Logs
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as Metrics
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Spans
+else:
+    Logs = getattr(logs_export, "ConsoleLogRecordExporter", None) or logs_export.ConsoleLogExporter
+    Metrics, Spans = ConsoleMetricExporter, ConsoleSpanExporter
+resource = Resource.create({{}})
+TracerProvider(resource=resource).add_span_processor(BatchSpanProcessor(Spans()))
+MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(Metrics())])
+LoggerProvider(resource=resource).add_log_record_processor(logs_export.BatchLogRecordProcessor(Logs()))
+print(json.dumps({{"ms": (time.perf_counter() - t0) * 1e3, "modules": sorted(sys.modules)}}))
 sys.stdout.flush()
 import os
 os._exit(0)
 """
 
 
-def import_cost(python: Path, runs: int) -> dict[str, Any]:
+def import_cost(python: Path, runs: int, before: str = "") -> dict[str, Any]:
+    """The import rows, in fresh processes of ``python``; ``before`` (e.g. ``import openai``) runs first,
+    untimed: what the application imported before calling instrument()."""
     env = {**peers.worker_env(), "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}  # never reached
 
-    def probe(code: str) -> dict[str, Any]:
-        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, check=True)
+    def probe(code: str, **extra: str) -> dict[str, Any]:
+        command = [str(python), "-c", code.format(before=before)]
+        done = subprocess.run(command, capture_output=True, text=True, env={**env, **extra}, check=True)
         return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
     probe(_IMPORT_PROBE)  # writes the .pyc files, as any earlier run would have
-    samples = [probe(_IMPORT_PROBE) for _ in range(runs)]
-    baselines = [probe(_BASELINE_PROBE) for _ in range(runs)]
-    baseline = set(baselines[-1]["modules"])
+    probe(_BASELINE_PROBE, EAGER="1")
+    samples, eager, lazy = [], [], []
+    for _ in range(runs):  # interleaved: the machine's load drifts
+        samples.append(probe(_IMPORT_PROBE))
+        eager.append(probe(_BASELINE_PROBE, EAGER="1"))
+        lazy.append(probe(_BASELINE_PROBE))
+    baseline = set(lazy[-1]["modules"])
     loaded = set(samples[-1]["modules"])
     extra = sorted(m for m in loaded - baseline if m != "llmtrace" and not m.startswith("llmtrace."))
     total = [s["import_ms"] + s["instrument_ms"] for s in samples]
-    providers = sorted(m for m in loaded if m.split(".")[0] in PROVIDER_MODULES or m in PROVIDER_MODULES)
+    # Not those the application imported itself (``before``, in the baseline too).
+    providers = sorted(
+        m for m in loaded - baseline if m.split(".")[0] in PROVIDER_MODULES or m in PROVIDER_MODULES
+    )
     return {
         "python": str(python),
         "runs": runs,
@@ -114,7 +135,9 @@ def import_cost(python: Path, runs: int) -> dict[str, Any]:
         "instrument_ms": statistics.median(s["instrument_ms"] for s in samples),
         "total_ms": statistics.median(total),
         "total_ms_min": min(total),
-        "otel_setup_ms": statistics.median(b["ms"] for b in baselines),
+        "before": before,
+        "otel_setup_ms": statistics.median(b["ms"] for b in eager),
+        "otel_setup_lazy_ms": statistics.median(b["ms"] for b in lazy),
         "modules_loaded": len(loaded),
         "llmtrace_modules": sorted(m for m in loaded if m == "llmtrace" or m.startswith("llmtrace.")),
         "extra_modules": extra,
@@ -207,20 +230,26 @@ def cost_computation(repeat: int = 20000) -> dict[str, float]:
     return found
 
 
-def markdown(report: dict[str, Any]) -> str:
+def import_rows(imports: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "| import + instrument() | environment | median ms (min) | modules loaded beyond OTel SDK + deps "
         "| provider SDK modules loaded |",
         "|---|---|---|---|---|",
     ]
-    for name, r in report["imports"].items():
+    for name, r in imports.items():
         extra = f"{len(r['extra_modules'])}: " + ", ".join(r["extra_modules"][:30])
         providers = ", ".join(r["provider_sdk_modules"]) or "none"
         total = f"{r['total_ms']:.0f} ({r['total_ms_min']:.0f}); import {r['import_ms']:.0f}"
-        total += f"; the same OTel SDK setup alone {r['otel_setup_ms']:.0f}"
+        total += f"; the same OTel SDK setup alone {r['otel_setup_lazy_ms']:.0f}"
+        total += f" (with its OTLP exporters built at once {r['otel_setup_ms']:.0f})"
         lines.append(
             f"| `import llmtrace; llmtrace.instrument()` | {name} | {total} | {extra} | {providers} |"
         )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = import_rows(report["imports"])
     m = report["memory"]
     lines += ["", "| memory | value |", "|---|---|"]
     lines += [
@@ -260,6 +289,7 @@ def main() -> None:
     parser.add_argument("--soak-chunks", type=int, default=10, help="chunks per streamed call (default 10)")
     parser.add_argument("--envs", type=Path, default=_venvs.DEFAULT_DIR)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--imports-only", action="store_true", help="the import rows only; writes nothing")
     args = parser.parse_args()
     started = time.perf_counter()
     import bench
@@ -274,8 +304,14 @@ def main() -> None:
         "imports": {
             "llmtrace only (no provider SDK installed)": import_cost(alone, runs),
             "with openai and anthropic installed": import_cost(Path(sys.executable), runs),
+            "the same, after the application's `import openai` (untimed)": import_cost(
+                Path(sys.executable), runs, before="import openai"
+            ),
         },
     }
+    if args.imports_only:
+        print("\n".join(import_rows(report["imports"])))
+        return
     print(json.dumps(report["imports"], indent=1)[:2000], flush=True)
     report["memory"] = memory(args.soak_calls or (2000 if args.quick else 20000), args.soak_chunks)
     print(report["memory"], flush=True)
