@@ -127,7 +127,7 @@ def start_call(
     name = f"{request.operation} {request.model}" if request.model else request.operation
     if context is None:
         context = otel_context.get_current()
-    span = runtime.tracer.start_span(name, context=context, kind=SpanKind.CLIENT, attributes=attributes)
+    span = runtime.tracer.start_span(name, context, SpanKind.CLIENT, attributes)  # positional: cheaper
     call = Call(runtime, span, request, context)
     if call.recording:
         settings = runtime.settings

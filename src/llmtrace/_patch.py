@@ -82,7 +82,8 @@ def finish(call: Call, endpoint: Endpoint, result: Any, is_async: bool) -> Any:
             is_async = is_async or (hasattr(kind, "__anext__") and not hasattr(kind, "__next__"))
             proxy = AsyncStreamProxy if is_async else StreamProxy
             return proxy(result, call, endpoint.accumulator(call.request, capture))
-        call.finish(endpoint.response(result, capture) if call.wants_response else None)
+        wanted = call.recording or call.runtime.metrics is not None  # Call.wants_response, inlined
+        call.finish(endpoint.response(result, capture) if wanted else None)
     except Exception:
         internal_error("finish")
         call.finish(None)

@@ -86,15 +86,9 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str) -> LLMReq
     output_type = _output_type(kwargs)
     if output_type is not None:
         params[sc.GEN_AI_OUTPUT_TYPE] = output_type
-    return LLMRequest(
-        operation=operation,
-        provider=provider,
-        model=given(kwargs, "model"),
-        server_address=host,
-        server_port=port,
-        stream=bool(given(kwargs, "stream")),
-        params=params,
-    )
+    # positional, as in the openai mapper (keywords cost more, once per call)
+    stream = bool(given(kwargs, "stream"))
+    return LLMRequest(operation, provider, given(kwargs, "model"), host, port, stream, params)
 
 
 def _usage(usage: Any) -> Usage | None:

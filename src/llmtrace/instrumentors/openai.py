@@ -83,15 +83,9 @@ def _request(instance: Any, kwargs: Mapping[str, Any], operation: str, api_type:
         tier = kwargs.get("service_tier")
         if tier is not None and tier != "auto":
             params[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
-    return LLMRequest(
-        operation=operation,
-        provider=provider,
-        model=model,
-        server_address=host,
-        server_port=port,
-        stream=bool(kwargs.get("stream")),
-        params=params,
-    )
+    # positional (operation, provider, model, server address and port, stream, params): binding keywords
+    # costs more, once per call
+    return LLMRequest(operation, provider, model, host, port, bool(kwargs.get("stream")), params)
 
 
 def _output_type(kwargs: Mapping[str, Any]) -> str | None:
@@ -118,17 +112,18 @@ def _usage(usage: Any) -> Usage | None:
     completion = getattr(usage, "completion_tokens", None)
     if completion is None:
         completion = getattr(usage, "output_tokens", None)
-    result = Usage(prompt, completion)
+    read = write = reasoning = None
     details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
     if details is not None:
-        result.cache_read_input_tokens = _detail(details, "cached_tokens")
-        result.cache_write_input_tokens = _detail(details, "cache_write_tokens")
+        read = _detail(details, "cached_tokens")
+        write = _detail(details, "cache_write_tokens")
     details = getattr(usage, "completion_tokens_details", None) or getattr(
         usage, "output_tokens_details", None
     )
     if details is not None:
-        result.reasoning_output_tokens = _detail(details, "reasoning_tokens")
-    return result
+        reasoning = _detail(details, "reasoning_tokens")
+    # positional (input, output, cache read, cache write, of which 1h, reasoning): one construction
+    return Usage(prompt, completion, read, write, None, reasoning)
 
 
 def _detail(details: Any, name: str) -> Any:
