@@ -14,7 +14,9 @@ It also creates an environment with llmtrace alone (no provider SDK) under .nox/
   providers) with its OTLP/HTTP exporters built at once, and with them not built yet, as instrument()
   leaves them (they are built at the first export). The modules it loads beyond that second setup and
   its declared dependencies (wrapt, pydantic), and whether any provider SDK was loaded.
-- memory: RSS after 1k, 5k, 10k and 20k streamed calls (content on, the usual GC), and peak RSS.
+- memory: RSS and live Python memory blocks after 1k, 5k, 10k, 20k and 30k streamed calls (content on, a
+  fresh response id each, the usual GC), their growth over the 20k calls after a 10k warm-up that fills
+  llmtrace's bounded caches, and peak RSS; the un-instrumented SDK's own figures beside them.
 - per chunk: llmtrace's added cost per streamed chunk, as the slope of its added cost (over the
   un-instrumented SDK) between 50- and 500-chunk streams: in instructions (callgrind), in ns estimated from
   them at the SDK's own ns per instruction in the same run, and in wall time (noisy on a shared machine).
@@ -145,40 +147,86 @@ def import_cost(python: Path, runs: int, before: str = "") -> dict[str, Any]:
     }
 
 
-def memory(calls: int, chunks: int) -> dict[str, Any]:
-    """RSS while making `calls` streamed calls with llmtrace on (content captured), in a fresh process."""
-    probe = f"""
-import json, sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+_SOAK_PROBE = """
+import gc, itertools, json, sys
+sys.path.insert(0, {here!r})
 import _contenders as c
-runner = c.Runner("llmtrace")
+
+# A fresh response id per call, as a service sees: llmtrace's map of the last 10,000 response ids
+# (_core._responses) fills up during the warm-up, as it would in production.
+wire, ids = c._wire, itertools.count()
+
+
+def _http_client(body, content_type, sdk="openai"):
+    httpx, old = wire.httpx_module(sdk), wire._COMMON["id"].encode()
+
+    def handler(request):
+        fresh = body.replace(old, b"chatcmpl-%d" % next(ids))
+        return httpx.Response(200, headers={{"content-type": content_type}}, content=fresh)
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+wire._http_client = _http_client
+runner = c.Runner({contender!r})
 runner.setup(c.Case("stream", capture=True, chunks={chunks}), [])
-call, rss = runner.current.call, {{}}
-marks = {{1000, 5000, 10000, {calls}}}
-for i in range(1, {calls} + 1):
+call, marks, rss, blocks = runner.current.call, {marks!r}, {{}}, {{}}
+for i in range(1, max(marks) + 1):
     call()
     if i in marks:
         runner.flush()
-        rss[i] = c.rss_kib()
+        gc.collect()
+        rss[i], blocks[i] = c.rss_kib(), sys.getallocatedblocks()
 runner.teardown()
 peak = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-print(json.dumps({{"rss_kib": rss, "peak_rss_kib": int(peak)}}))
+print(json.dumps({{"rss_kib": rss, "blocks": blocks, "peak_rss_kib": int(peak)}}))
 """
+
+
+def memory(calls: int, warmup: int, chunks: int) -> dict[str, Any]:
+    """RSS and live Python memory blocks over `calls` streamed calls (content captured) made after
+    `warmup` calls, with llmtrace and with the un-instrumented SDK, each in a fresh process (both at once).
+
+    The warm-up fills llmtrace's bounded caches (the 10,000 last response ids), so growth measured after
+    it is what keeps growing. Blocks (``sys.getallocatedblocks()`` after a collection) count live Python
+    objects; RSS also keeps what the allocator held at a peak (e.g. a span processor queue that once ran
+    deeper than its usual 512 spans on a loaded machine: it holds up to 2,048).
+    """
+    end = warmup + calls
+    marks = sorted(m for m in {1000, 5000, warmup, warmup + calls // 2, end} if 0 < m <= end)
     started = time.perf_counter()
-    command = [sys.executable, "-c", probe]
-    done = subprocess.run(command, capture_output=True, text=True, env=peers.worker_env(), check=False)
-    if done.returncode:
-        raise RuntimeError(done.stderr[-3000:])
-    found = json.loads(done.stdout.strip().splitlines()[-1])
-    rss = {int(k): v for k, v in found["rss_kib"].items()}
-    first = 5000 if 5000 in rss else min(rss)
+    here = str(Path(__file__).parent)
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _SOAK_PROBE.format(here=here, contender=name, chunks=chunks, marks=marks)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=peers.worker_env(),
+        )
+        for name in ("llmtrace", "bare")
+    }
+    found: dict[str, Any] = {}
+    for name, process in running.items():
+        out, err = process.communicate()
+        if process.returncode:
+            raise RuntimeError(f"{name}: {err[-3000:]}")
+        data = json.loads(out.strip().splitlines()[-1])
+        rss = {int(k): v for k, v in data["rss_kib"].items()}
+        blocks = {int(k): v for k, v in data["blocks"].items()}
+        found[name] = {
+            "rss_kib": rss,
+            "blocks": blocks,
+            "peak_rss_kib": data["peak_rss_kib"],
+            "growth_kib": rss[marks[-1]] - rss[warmup],
+            "block_growth": blocks[marks[-1]] - blocks[warmup],
+        }
     return {
         "calls": calls,
+        "warmup": warmup,
         "chunks": chunks,
-        "rss_kib": rss,
-        "peak_rss_kib": found["peak_rss_kib"],
-        "growth_kib": rss[calls] - rss[first],
-        "growth_from": first,
+        **found["llmtrace"],
+        "bare": found["bare"],
         "seconds": time.perf_counter() - started,
     }
 
@@ -250,15 +298,24 @@ def import_rows(imports: dict[str, dict[str, Any]]) -> list[str]:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = import_rows(report["imports"])
-    m = report["memory"]
-    lines += ["", "| memory | value |", "|---|---|"]
+    m, bare = report["memory"], report["memory"]["bare"]
     lines += [
-        f"| RSS after {k:,} streamed calls ({m['chunks']} chunks, content on) | {v / 1024:.1f} MiB |"
-        for k, v in sorted(m["rss_kib"].items())
+        "",
+        f"| memory: streamed calls ({m['chunks']} chunks, content on, a fresh response id each) "
+        "| llmtrace | un-instrumented SDK |",
+        "|---|---|---|",
     ]
     lines += [
-        f"| RSS growth from {m['growth_from']:,} to {m['calls']:,} calls | {m['growth_kib']} KiB |",
-        f"| peak RSS | {m['peak_rss_kib'] / 1024:.1f} MiB |",
+        f"| RSS after {k:,} calls | {v / 1024:.1f} MiB | {bare['rss_kib'][k] / 1024:.1f} MiB |"
+        for k, v in sorted(m["rss_kib"].items())
+    ]
+    span = f"from {m['warmup']:,} to {m['warmup'] + m['calls']:,} calls (after the warm-up)"
+    if m["warmup"] < 10_000:
+        span += ", including the 10,000-id response map filling up"
+    lines += [
+        f"| RSS growth {span} | {m['growth_kib']} KiB | {bare['growth_kib']} KiB |",
+        f"| live Python memory blocks, growth {span} | {m['block_growth']:,} | {bare['block_growth']:,} |",
+        f"| peak RSS | {m['peak_rss_kib'] / 1024:.1f} MiB | {bare['peak_rss_kib'] / 1024:.1f} MiB |",
     ]
     lines += [
         "",
@@ -285,7 +342,12 @@ def markdown(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and calls, no callgrind")
-    parser.add_argument("--soak-calls", type=int, help="streamed calls for the RSS check (default 20000)")
+    parser.add_argument(
+        "--soak-calls", type=int, help="streamed calls measured for RSS growth (default 20000)"
+    )
+    parser.add_argument(
+        "--soak-warmup", type=int, help="streamed calls before (default 10000: the response-id map's size)"
+    )
     parser.add_argument("--soak-chunks", type=int, default=10, help="chunks per streamed call (default 10)")
     parser.add_argument("--envs", type=Path, default=_venvs.DEFAULT_DIR)
     parser.add_argument("--no-write", action="store_true")
@@ -313,7 +375,10 @@ def main() -> None:
         print("\n".join(import_rows(report["imports"])))
         return
     print(json.dumps(report["imports"], indent=1)[:2000], flush=True)
-    report["memory"] = memory(args.soak_calls or (2000 if args.quick else 20000), args.soak_chunks)
+    soak_calls = args.soak_calls or (2000 if args.quick else 20000)
+    report["memory"] = memory(
+        soak_calls, args.soak_warmup or (1000 if args.quick else 10000), args.soak_chunks
+    )
     print(report["memory"], flush=True)
     report["per_chunk"] = per_chunk(3 if args.quick else 15, callgrind=not args.quick)
     report["cost_us"] = cost_computation(2000 if args.quick else 20000)
