@@ -132,6 +132,9 @@ def start_call(
     if call.recording:
         settings = runtime.settings
         if settings.capture_content:
+            # what a stream accumulator keeps of each text: past the clip point, so the scrubbers and
+            # the redact hook still see a secret cut in two (_redact._MARGIN) before the final clip
+            request.keep_chars = settings.max_content_length + 4096
             if request.tool_definitions and not settings.capture_tool_schemas:
                 # semconv: only the required fields by default; schemas are large and rarely needed
                 request.tool_definitions = [

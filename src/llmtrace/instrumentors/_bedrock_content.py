@@ -15,6 +15,7 @@ from opentelemetry.util.types import AttributeValue
 
 from llmtrace import _semconv as sc
 from llmtrace._records import LLMResponse, Message, Part, Usage
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors import _openai_content
 
 # Stop reasons of every family in the schema's `finish_reason` vocabulary (gen_ai.response.finish_reasons
@@ -323,11 +324,13 @@ def text_message(role: str, text: Any) -> Message:
 
 
 class ConverseFold:
-    """Folds Converse stream events: stop reason and usage always, content blocks with capture on."""
+    """Folds Converse stream events: stop reason and usage always, content blocks with capture on (each
+    block's text up to `keep` characters; None: all)."""
 
-    __slots__ = ("_blocks", "_seen", "_stop", "_usage")
+    __slots__ = ("_blocks", "_keep", "_seen", "_stop", "_usage")
 
-    def __init__(self, capture: bool) -> None:
+    def __init__(self, capture: bool, keep: int | None = None) -> None:
+        self._keep = keep
         self._seen = False
         self._stop: Any = None
         self._usage: Any = None
@@ -343,8 +346,7 @@ class ConverseFold:
                 return
             start = event.get("contentBlockStart")
             if start is not None:
-                state = blocks.setdefault(start.get("contentBlockIndex", 0), {"pieces": [], "thinking": []})
-                state["start"] = start.get("start")
+                self._block(blocks, start)["start"] = start.get("start")
                 return
         stop = event.get("messageStop")
         if stop is not None:
@@ -354,9 +356,15 @@ class ConverseFold:
         if metadata is not None:
             self._usage = metadata.get("usage")
 
-    @staticmethod
-    def _fold(blocks: dict[int, dict[str, Any]], delta: Mapping[str, Any]) -> None:
-        state = blocks.setdefault(delta.get("contentBlockIndex", 0), {"pieces": [], "thinking": []})
+    def _block(self, blocks: dict[int, dict[str, Any]], event: Mapping[str, Any]) -> dict[str, Any]:
+        index = event.get("contentBlockIndex", 0)
+        state = blocks.get(index)
+        if state is None:
+            state = blocks[index] = {"pieces": kept.pieces(self._keep), "thinking": kept.pieces(self._keep)}
+        return state
+
+    def _fold(self, blocks: dict[int, dict[str, Any]], delta: Mapping[str, Any]) -> None:
+        state = self._block(blocks, delta)
         piece = delta.get("delta") or {}
         if "text" in piece:
             state["pieces"].append(piece["text"])

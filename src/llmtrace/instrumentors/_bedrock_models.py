@@ -385,6 +385,22 @@ def _text_stream(events: list[Mapping[str, Any]], capture: bool) -> LLMResponse:
     return _texts_response([("".join(pieces), stop)], capture, usage=usage_of(fresh, output))
 
 
+def stream_text(event: Mapping[str, Any]) -> tuple[Any, int] | None:
+    """(the part, its length) of the text a decoded stream chunk carries (a content block, the one
+    generated text), as the folds here read it; None for a chunk carrying none (starts, stops, usage)."""
+    if event.get("type") == "content_block_delta":  # Anthropic
+        piece = first(event.get("delta"), "text", "partial_json", "thinking")
+        return (event.get("index", 0), len(piece)) if isinstance(piece, str) else None
+    delta = event.get("contentBlockDelta")  # Nova: the Converse events
+    if isinstance(delta, Mapping):
+        body = delta.get("delta")
+        piece = first(body, "text") or first(first(body, "toolUse"), "input")
+        piece = piece or first(first(body, "reasoningContent"), "text")
+        return (delta.get("contentBlockIndex", 0), len(piece)) if isinstance(piece, str) else None
+    text, _ = _piece(event)
+    return (None, len(text)) if isinstance(text, str) else None
+
+
 def stream_response(events: list[Mapping[str, Any]], capture: bool) -> LLMResponse:
     """The decoded chunks of an InvokeModelWithResponseStream (all, or with capture off the first and
     the last few), folded by the family their shape shows; usage from the body's own counts, else from

@@ -25,6 +25,7 @@ from llmtrace._patch import Endpoint, Patch, remember_request, stream_helper_ent
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _anthropic_content as content
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._common import given, server
 
 PROVIDER = "anthropic"
@@ -189,12 +190,14 @@ class MessageAccumulator:
 
     The SDK's own ``accumulate_event`` is not public API, its signature changed across the supported
     versions, the older ones fold no thinking deltas, and it re-parses the whole tool input on every
-    ``input_json_delta``; this fold keeps the fragments and parses each input once, at the end.
+    ``input_json_delta``; this fold keeps the fragments (up to `LLMRequest.keep_chars` per block) and
+    parses each input once, at the end.
     """
 
-    __slots__ = ("_blocks", "_delta_usage", "_message", "_stop")
+    __slots__ = ("_blocks", "_delta_usage", "_keep", "_message", "_stop")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._keep = kept.keep(request, capture)
         self._message: Any = None
         self._delta_usage: Any = None
         self._stop: str | None = None
@@ -211,7 +214,8 @@ class MessageAccumulator:
             self._stop = event.delta.stop_reason
             self._delta_usage = event.usage
         elif kind == "content_block_start" and self._blocks is not None:
-            self._blocks[event.index] = {"block": content.as_dict(event.content_block), "pieces": []}
+            block = content.as_dict(event.content_block)
+            self._blocks[event.index] = {"block": block, "pieces": kept.pieces(self._keep)}
 
     def _fold_delta(self, index: int, delta: Any) -> None:
         state = self._blocks.get(index) if self._blocks is not None else None
@@ -279,9 +283,10 @@ def _assembled(state: dict[str, Any]) -> dict[str, Any]:
 def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> LLMRequest:
     """Map ``completions.create`` arguments (the prompt is one string with the Human/Assistant turns)."""
     request = _request(instance, kwargs, sc.OP_TEXT_COMPLETION)
+    # The Text Completions API reports no usage: the core counts (estimates) the tokens instead.
+    request.expects_usage = False
     prompt = given(kwargs, "prompt")
     if prompt is not None:
-        # The Text Completions API reports no usage: the core counts (estimates) the tokens instead.
         request.prompt_texts = lambda: [str(prompt)]
         if capture:
             request.input_messages = [{"role": "user", "parts": [{"type": "text", "content": str(prompt)}]}]
@@ -309,7 +314,7 @@ def completion_response(result: Any, capture: bool) -> LLMResponse | None:
 
 class CompletionAccumulator:
     """Folds streamed Completion events (each carries the id, the model and a piece of the text); the
-    text is kept even with capture off, to count its tokens."""
+    text is kept whole even with capture off: the API reports no usage, its tokens are counted."""
 
     __slots__ = ("_capture", "_last", "_pieces", "_stop")
 
@@ -317,7 +322,7 @@ class CompletionAccumulator:
         self._capture = capture
         self._last: Any = None
         self._stop: str | None = None
-        self._pieces: list[str] = []
+        self._pieces = kept.pieces(kept.keep(request, capture))
 
     def add(self, event: Any) -> None:
         self._last = event

@@ -45,6 +45,7 @@ from llmtrace._records import LLMRequest, LLMResponse
 from llmtrace._safety import internal_error, log
 from llmtrace._stream import StreamProxy
 from llmtrace.instrumentors import _bedrock_models as models
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._bedrock_content import (
     CONVERSE_PARAMS,
     ConverseFold,
@@ -238,15 +239,20 @@ def invoke_response(result: Any, capture: bool) -> LLMResponse:
 
 class InvokeAccumulator:
     """Keeps the chunks of an InvokeModelWithResponseStream (their ``bytes``: the model's own JSON
-    events) and decodes them once, at the end. With capture off only the first and the last few are
-    kept: ids and input usage come first, stop reason, output usage and invocation metrics last."""
+    events), decoded at the end. Always kept: the first and the last few (ids and input usage come
+    first; stop reason, output usage and invocation metrics last). With capture on, those between too,
+    decoded as they leave the last few, each kept while the text of its part (a content block, the
+    generated text) is within `LLMRequest.keep_chars`."""
 
-    __slots__ = ("_capture", "_chunks", "_first", "metadata")
+    __slots__ = ("_between", "_capture", "_first", "_keep", "_last", "_used", "metadata")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
+        self._keep = kept.keep(request, capture) or 0
         self._first: Any = None
-        self._chunks: list[Any] | deque[Any] = [] if capture else deque(maxlen=4)
+        self._last: deque[Any] = deque(maxlen=_LAST)
+        self._between: list[dict[str, Any]] = []
+        self._used: dict[Any, int] = {}
         self.metadata: Any = None
 
     def add(self, event: Any) -> None:
@@ -255,19 +261,43 @@ class InvokeAccumulator:
             return
         if self._first is None:
             self._first = chunk.get("bytes")
-        else:
-            self._chunks.append(chunk.get("bytes"))
+            return
+        last = self._last
+        if self._capture and len(last) == _LAST:
+            self._keep_between(last[0])
+        last.append(chunk.get("bytes"))
+
+    def _keep_between(self, data: Any) -> None:
+        event = _event(data)
+        if event is None:
+            return
+        text = models.stream_text(event)
+        if text is not None:
+            part, size = text
+            used = self._used.get(part, 0)
+            if used >= self._keep:
+                return
+            self._used[part] = used + size
+        self._between.append(event)
 
     def result(self) -> LLMResponse:
-        events: list[Mapping[str, Any]] = []
-        for data in (self._first, *self._chunks) if self._first is not None else ():
-            try:  # UTF-8 JSON: decoded first, json.loads would sniff the encoding of bytes
-                event = json.loads(data.decode() if isinstance(data, bytes) else data)
-            except (ValueError, TypeError, AttributeError):
-                continue
-            if type(event) is dict:
-                events.append(event)
+        head = _event(self._first) if self._first is not None else None
+        events: list[Mapping[str, Any]] = [head] if head is not None else []
+        events += self._between
+        events += [event for event in map(_event, self._last) if event is not None]
         return _note(models.stream_response(events, self._capture), self.metadata)
+
+
+_LAST = 4
+
+
+def _event(data: Any) -> dict[str, Any] | None:
+    """A chunk's JSON event, decoded (None: not a JSON object)."""
+    try:  # UTF-8 JSON: decoded first, json.loads would sniff the encoding of bytes
+        event = json.loads(data.decode() if isinstance(data, bytes) else data)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return event if type(event) is dict else None
 
 
 # --- the patch ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Usage
 from llmtrace.decorators import retrieval_attributes
 from llmtrace.instrumentors import _cohere_content as content
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._common import listed
 
 PROVIDER = "cohere"
@@ -161,17 +162,18 @@ def v2_chat_response(result: Any, capture: bool) -> LLMResponse:
 
 class V2ChatAccumulator:
     """Folds Chat v2 stream events (message-start ... message-end): the id, finish reason and usage
-    always; the content, tool plan and tool calls with capture on."""
+    always; the content, tool plan and tool calls with capture on (each up to `LLMRequest.keep_chars`)."""
 
-    __slots__ = ("_calls", "_contents", "_id", "_plan", "_reason", "_usage")
+    __slots__ = ("_calls", "_contents", "_id", "_keep", "_plan", "_reason", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._keep = kept.keep(request, capture)
         self._id: str | None = None
         self._reason: str | None = None
         self._usage: Any = None
         self._contents: dict[int, dict[str, Any]] | None = {} if capture else None
         self._calls: dict[int, dict[str, Any]] = {}
-        self._plan: list[str] = []
+        self._plan = kept.pieces(self._keep)
 
     def add(self, event: Any) -> None:
         kind = event.type
@@ -179,7 +181,9 @@ class V2ChatAccumulator:
         if kind == "content-delta":
             if contents is not None:
                 item = _get(_get(event.delta, "message"), "content")
-                state = contents.setdefault(event.index or 0, {"type": "text", "pieces": []})
+                state = contents.get(event.index or 0)
+                if state is None:
+                    state = contents[event.index or 0] = {"type": "text", "pieces": kept.pieces(self._keep)}
                 state["pieces"].append(_get(item, "text") or _get(item, "thinking") or "")
         elif kind == "message-start":
             self._id = _get(event, "id")
@@ -195,16 +199,20 @@ class V2ChatAccumulator:
             item = _get(message, "content")
             kind_of = _get(item, "type") or "text"
             first = _get(item, "thinking" if kind_of == "thinking" else "text") or ""
-            contents[event.index or 0] = {"type": kind_of, "pieces": [first]}
+            pieces = kept.pieces(self._keep)
+            pieces.append(first)
+            contents[event.index or 0] = {"type": kind_of, "pieces": pieces}
         elif kind == "tool-plan-delta":
             self._plan.append(_get(message, "tool_plan") or "")
         elif kind == "tool-call-start":
             call = _get(message, "tool_calls")
             function = _get(call, "function")
+            arguments = kept.pieces(self._keep)
+            arguments.append(_get(function, "arguments") or "")
             self._calls[event.index or 0] = {
                 "id": _get(call, "id"),
                 "name": _get(function, "name") or "",
-                "arguments": [_get(function, "arguments") or ""],
+                "arguments": arguments,
             }
         elif kind == "tool-call-delta":
             state = self._calls.get(event.index or 0)
@@ -277,7 +285,7 @@ def v1_chat_response(result: Any, capture: bool) -> LLMResponse:
 
 class V1ChatAccumulator:
     """Folds Chat v1 stream events: stream-end carries the whole reply; before it, the generation id
-    from stream-start and, with capture on, the text so far."""
+    from stream-start and, with capture on, the text so far (up to `LLMRequest.keep_chars`)."""
 
     __slots__ = ("_capture", "_end", "_id", "_pieces")
 
@@ -285,7 +293,7 @@ class V1ChatAccumulator:
         self._capture = capture
         self._id: str | None = None
         self._end: Any = None
-        self._pieces: list[str] = []
+        self._pieces = kept.pieces(kept.keep(request, capture))
 
     def add(self, event: Any) -> None:
         kind = event.event_type

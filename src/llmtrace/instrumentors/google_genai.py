@@ -36,6 +36,7 @@ from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
 from llmtrace.instrumentors import _google_genai_content as content
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._google_genai_content import enum_value, field
 
 PROVIDER = "gcp.gemini"
@@ -200,11 +201,13 @@ def generate_response(result: Any, capture: bool) -> LLMResponse:
 
 class GenerateAccumulator:
     """Folds streamed GenerateContentResponse chunks: ids, the latest (cumulative) usage and each
-    candidate's finish reason always; with capture on, each candidate's parts, text pieces joined."""
+    candidate's finish reason always; with capture on, each candidate's parts, text pieces joined (each
+    text up to `LLMRequest.keep_chars`)."""
 
-    __slots__ = ("_id", "_model", "_parts", "_reasons", "_usage")
+    __slots__ = ("_id", "_keep", "_model", "_parts", "_reasons", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._keep = kept.keep(request, capture)
         self._id: str | None = None
         self._model: str | None = None
         self._usage: Any = None
@@ -225,7 +228,7 @@ class GenerateAccumulator:
             if reason is not None or index not in self._reasons:
                 self._reasons[index] = None if reason is None else str(enum_value(reason))
             if self._parts is not None and candidate.content is not None:
-                _fold(self._parts.setdefault(index, []), candidate.content.parts)
+                _fold(self._parts.setdefault(index, []), candidate.content.parts, self._keep)
 
     def result(self) -> LLMResponse:
         indices = sorted(self._reasons)
@@ -243,7 +246,7 @@ class GenerateAccumulator:
         return response
 
 
-def _fold(parts: list[Part], pieces: Any) -> None:
+def _fold(parts: list[Part], pieces: Any, keep: int | None) -> None:
     """Append a chunk's parts; a text or thought piece continues the part before it if of the same type
     (its pieces are kept in a list, joined once at the end)."""
     for piece in pieces or ():
@@ -256,7 +259,9 @@ def _fold(parts: list[Part], pieces: Any) -> None:
             if last is not None and last["type"] == kind:
                 last["content"].append(mapped["content"])
             else:
-                parts.append({"type": kind, "content": [mapped["content"]]})
+                text = kept.pieces(keep)
+                text.append(mapped["content"])
+                parts.append({"type": kind, "content": text})
         else:
             parts.append(mapped)
 

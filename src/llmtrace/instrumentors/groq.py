@@ -23,6 +23,7 @@ from typing import Any
 
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors import openai
 
 PROVIDER = "groq"
@@ -89,7 +90,11 @@ class ChatAccumulator(openai.ChatAccumulator):
             for choice in getattr(chunk, "choices", None) or ():  # none on an unknown event
                 piece = _get(_get(choice, "delta"), "reasoning")
                 if piece:
-                    self._reasoning.setdefault(_get(choice, "index"), []).append(piece)
+                    index = _get(choice, "index")
+                    reasoning = self._reasoning.get(index)
+                    if reasoning is None:
+                        reasoning = self._reasoning[index] = kept.pieces(self._keep)
+                    reasoning.append(piece)
 
     def result(self) -> LLMResponse:
         response = super().result()

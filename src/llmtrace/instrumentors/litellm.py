@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors import _openai_content as content
 
 PROVIDER = "litellm"
@@ -335,13 +336,15 @@ def chat_response(result: Any, capture: bool) -> LLMResponse:
 
 class ChatAccumulator:
     """Folds ModelResponseStream chunks (OpenAI's chunk shape): ids, usage and finish reasons always; the
-    text and tool-call fragments with capture on, or while the usage may have to be counted."""
+    text and tool-call fragments with capture on (each up to `LLMRequest.keep_chars`), or all of them
+    when the stream will carry no usage (no include_usage), to count its tokens."""
 
-    __slots__ = ("_capture", "_choices", "_first", "_fold", "_hidden", "_last", "_usage")
+    __slots__ = ("_capture", "_choices", "_first", "_fold", "_hidden", "_keep", "_last", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
         self._fold = capture or not request.expects_usage
+        self._keep = kept.keep(request, capture)
         self._first: Any = None
         self._last: Any = None
         self._hidden: Mapping[str, Any] = {}
@@ -364,12 +367,13 @@ class ChatAccumulator:
             index = choice.index
             state = self._choices.get(index)
             if state is None:
-                state = self._choices[index] = {"finish_reason": None, "content": [], "tools": {}}
+                content = kept.pieces(self._keep)
+                state = self._choices[index] = {"finish_reason": None, "content": content, "tools": {}}
             reason = choice.finish_reason
             if reason is not None:
                 state["finish_reason"] = reason
             if self._fold:
-                _fold_delta(state, choice.delta)
+                _fold_delta(state, choice.delta, self._keep)
 
     def result(self) -> LLMResponse:
         first = self._first
@@ -395,7 +399,7 @@ class ChatAccumulator:
         return response
 
 
-def _fold_delta(state: dict[str, Any], delta: Any) -> None:
+def _fold_delta(state: dict[str, Any], delta: Any, keep: int | None) -> None:
     if delta is None:
         return
     text = delta.content
@@ -403,11 +407,14 @@ def _fold_delta(state: dict[str, Any], delta: Any) -> None:
         state["content"].append(text)
     reasoning = _get(delta, "reasoning_content")
     if reasoning:
-        state.setdefault("reasoning", []).append(reasoning)
+        if "reasoning" not in state:
+            state["reasoning"] = kept.pieces(keep)
+        state["reasoning"].append(reasoning)
     for fragment in delta.tool_calls or ():
-        call = state["tools"].setdefault(
-            _get(fragment, "index") or 0, {"id": None, "name": "", "arguments": []}
-        )
+        index = _get(fragment, "index") or 0
+        call = state["tools"].get(index)
+        if call is None:
+            call = state["tools"][index] = {"id": None, "name": "", "arguments": kept.pieces(keep)}
         call_id = _get(fragment, "id")
         if call_id:
             call["id"] = call_id

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch, unless_in_call
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._common import as_dict, listed
 
 PROVIDER = "mistral_ai"
@@ -273,11 +274,12 @@ def chat_response(result: Any, capture: bool) -> LLMResponse:
 
 class ChatAccumulator:
     """Folds streamed CompletionEvents: id, model, usage (in the last chunk) and finish reasons always;
-    with capture on, each choice's text, thinking and tool calls."""
+    with capture on, each choice's text, thinking and tool calls (each up to `LLMRequest.keep_chars`)."""
 
-    __slots__ = ("_choices", "_id", "_model", "_reasons", "_usage")
+    __slots__ = ("_choices", "_id", "_keep", "_model", "_reasons", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        self._keep = kept.keep(request, capture)
         self._id: str | None = None
         self._model: str | None = None
         self._usage: Any = None
@@ -297,7 +299,9 @@ class ChatAccumulator:
             if reason is not None or choice.index not in self._reasons:
                 self._reasons[choice.index] = reason
             if self._choices is not None:
-                state = self._choices.setdefault(choice.index, {"text": [], "thinking": [], "calls": []})
+                state = self._choices.get(choice.index)
+                if state is None:
+                    state = self._choices[choice.index] = _choice_state(self._keep)
                 _fold(state, choice.delta)
 
     def result(self) -> LLMResponse:
@@ -314,6 +318,10 @@ class ChatAccumulator:
                 _assembled(self._choices.get(i), r) for i, r in zip(indices, reasons, strict=True)
             ]
         return response
+
+
+def _choice_state(keep: int | None) -> dict[str, Any]:
+    return {"text": kept.pieces(keep), "thinking": kept.pieces(keep), "calls": [], "keep": keep}
 
 
 def _fold(state: dict[str, Any], delta: Any) -> None:
@@ -336,7 +344,9 @@ def _fold(state: dict[str, Any], delta: Any) -> None:
         if last is not None and (call_id == last["id"] if call_id else not name):
             last["arguments"].append(arguments)  # a continuation of the call before it
         else:
-            calls.append({"id": call_id, "name": name or "", "arguments": [arguments]})
+            pieces = kept.pieces(state["keep"])
+            pieces.append(arguments)
+            calls.append({"id": call_id, "name": name or "", "arguments": pieces})
 
 
 def _assembled(state: dict[str, Any] | None, reason: str | None) -> Message:

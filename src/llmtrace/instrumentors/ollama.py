@@ -30,6 +30,7 @@ from typing import Any
 from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Part, Usage
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors._common import as_dict, listed
 
 PROVIDER = "ollama"
@@ -216,14 +217,16 @@ def chat_response(result: Any, capture: bool) -> LLMResponse:
 
 class ChatAccumulator:
     """Folds streamed ChatResponses: the model, counts and done_reason of the last one always; the
-    message fragments (text, thinking, tool calls) with capture on."""
+    message fragments (text, thinking, tool calls) with capture on (text and thinking each up to
+    `LLMRequest.keep_chars`)."""
 
     __slots__ = ("_calls", "_last", "_text", "_thinking")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        keep = kept.keep(request, capture)
         self._last: Any = None
-        self._text: list[str] | None = [] if capture else None
-        self._thinking: list[str] = []
+        self._text: list[str] | None = kept.pieces(keep) if capture else None
+        self._thinking = kept.pieces(keep)
         self._calls: list[Any] = []
 
     def add(self, chunk: Any) -> None:
@@ -282,14 +285,15 @@ def generate_response(result: Any, capture: bool) -> LLMResponse:
 
 
 class GenerateAccumulator:
-    """Folds streamed GenerateResponses (the text with capture on)."""
+    """Folds streamed GenerateResponses (the text with capture on, up to `LLMRequest.keep_chars`)."""
 
     __slots__ = ("_last", "_text", "_thinking")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
+        keep = kept.keep(request, capture)
         self._last: Any = None
-        self._text: list[str] | None = [] if capture else None
-        self._thinking: list[str] = []
+        self._text: list[str] | None = kept.pieces(keep) if capture else None
+        self._thinking = kept.pieces(keep)
 
     def add(self, chunk: Any) -> None:
         self._last = chunk

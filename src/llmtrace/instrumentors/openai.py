@@ -13,6 +13,7 @@ from llmtrace import _semconv as sc
 from llmtrace._patch import Endpoint, Patch
 from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
 from llmtrace._stream import end_stream_after
+from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors import _openai_content as content
 from llmtrace.instrumentors._common import listed, present, server
 
@@ -240,14 +241,16 @@ def _first_order(item: tuple[Any, Any]) -> int:
 
 
 class ChatAccumulator:
-    """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on."""
+    """Folds ChatCompletionChunks: ids and usage always; text and tool-call fragments with capture on,
+    each up to `LLMRequest.keep_chars`. Only when the stream will carry no usage (no include_usage) is
+    the whole text kept, capture on or off, to count its tokens at the end."""
 
-    __slots__ = ("_capture", "_choices", "_fold", "_last", "_reasons", "_usage")
+    __slots__ = ("_capture", "_choices", "_fold", "_keep", "_last", "_reasons", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
-        # Without usage in the stream, the text is kept to count its tokens at the end.
         self._fold = capture or not request.expects_usage
+        self._keep = kept.keep(request, capture)
         self._last: Any = None
         self._usage: Any = None
         self._reasons: dict[int, str | None] = {}
@@ -269,17 +272,21 @@ class ChatAccumulator:
             if self._fold and choice.delta is not None:
                 state = self._choices.get(index)
                 if state is None:
-                    state = self._choices[index] = {"finish_reason": None, "content": [], "tools": {}}
-                self._fold_delta(state, choice.delta)
+                    content = kept.pieces(self._keep)
+                    state = self._choices[index] = {"finish_reason": None, "content": content, "tools": {}}
+                self._fold_delta(state, choice.delta, self._keep)
 
     @staticmethod
-    def _fold_delta(state: dict[str, Any], delta: Any) -> None:
+    def _fold_delta(state: dict[str, Any], delta: Any, keep: int | None) -> None:
         if delta.content:
             state["content"].append(delta.content)
         if getattr(delta, "refusal", None):
             state["content"].append(delta.refusal)
         for fragment in delta.tool_calls or ():
-            call = state["tools"].setdefault(fragment.index, {"id": None, "name": "", "arguments": []})
+            call = state["tools"].get(fragment.index)
+            if call is None:
+                arguments = kept.pieces(keep)
+                call = state["tools"][fragment.index] = {"id": None, "name": "", "arguments": arguments}
             if fragment.id:
                 call["id"] = fragment.id
             if fragment.function is not None:
@@ -289,7 +296,9 @@ class ChatAccumulator:
                     call["arguments"].append(fragment.function.arguments)
         legacy = getattr(delta, "function_call", None)
         if legacy is not None:
-            call = state["tools"].setdefault(-1, {"id": None, "name": "", "arguments": []})
+            call = state["tools"].get(-1)
+            if call is None:
+                call = state["tools"][-1] = {"id": None, "name": "", "arguments": kept.pieces(keep)}
             call["name"] += legacy.name or ""
             call["arguments"].append(legacy.arguments or "")
 
@@ -346,6 +355,9 @@ def completion_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) 
     prompt = kwargs.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else listed(prompt)  # a generator is the SDK's to read
     request.prompt_texts = lambda: [p if isinstance(p, str) else str(p) for p in prompts]
+    if request.stream:
+        options = kwargs.get("stream_options")
+        request.expects_usage = isinstance(options, Mapping) and bool(options.get("include_usage"))
     if capture:
         request.input_messages = [
             {"role": "user", "parts": [{"type": "text", "content": p if isinstance(p, str) else str(p)}]}
@@ -370,35 +382,46 @@ def _text_output(text: str, finish_reason: str | None) -> Message:
 
 
 class CompletionAccumulator:
-    """Folds legacy Completion stream chunks."""
+    """Folds legacy Completion stream chunks: the first chunk's id and model, usage and finish reasons
+    always; each choice's text with capture on (up to `LLMRequest.keep_chars`), or all of it when the
+    stream will carry no usage (no include_usage), to count its tokens."""
 
-    __slots__ = ("_capture", "_chunks")
+    __slots__ = ("_capture", "_first", "_keep", "_reasons", "_texts", "_usage")
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
         self._capture = capture
-        self._chunks: list[Any] = []
+        self._keep = kept.keep(request, capture)
+        self._first: Any = None
+        self._usage: Any = None
+        self._reasons: dict[int, str] = {}
+        self._texts: dict[int, list[str]] = {}
 
     def add(self, chunk: Any) -> None:
-        self._chunks.append(chunk)
+        if self._first is None:
+            self._first = chunk
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            self._usage = usage
+        texts = self._texts
+        for choice in chunk.choices:
+            index = choice.index
+            text = texts.get(index)
+            if text is None:
+                text = texts[index] = kept.pieces(self._keep)
+            text.append(choice.text or "")
+            if choice.finish_reason:
+                self._reasons[index] = choice.finish_reason
 
     def result(self) -> LLMResponse:
-        if not self._chunks:
+        first = self._first
+        if first is None:
             return LLMResponse()
-        texts: dict[int, list[str]] = {}
-        reasons: dict[int, str] = {}
-        usage = None
-        for chunk in self._chunks:
-            usage = getattr(chunk, "usage", None) or usage
-            for choice in chunk.choices:
-                texts.setdefault(choice.index, []).append(choice.text or "")
-                if choice.finish_reason:
-                    reasons[choice.index] = choice.finish_reason
-        first = self._chunks[0]
+        texts, reasons = self._texts, self._reasons
         response = LLMResponse(
             response_id=first.id,
             model=first.model,
             finish_reasons=[reasons.get(i, "") for i in sorted(texts)] or None,
-            usage=_usage(usage),
+            usage=_usage(self._usage),
         )
         if self._capture:
             response.output_messages = [
@@ -504,7 +527,8 @@ def responses_response(result: Any, capture: bool) -> LLMResponse | None:
 
 
 class ResponsesAccumulator:
-    """Keeps the last full Response carried by the typed events (created ... completed)."""
+    """Keeps the last full Response carried by the typed events (created ... completed): the server's
+    own object, one at a time; no text is folded here."""
 
     __slots__ = ("_capture", "_response")
 
