@@ -150,7 +150,7 @@ class ConverseAccumulator(ConverseFold):
     __slots__ = ("metadata",)
 
     def __init__(self, request: LLMRequest, capture: bool) -> None:
-        super().__init__(capture)
+        super().__init__(capture, kept.keep(request, capture))
         self.metadata: Any = None
 
     def result(self) -> LLMResponse:
