@@ -3,6 +3,7 @@
     python benchmarks/floor_ratio.py chat                 # the five contenders below
     python benchmarks/floor_ratio.py stream --calls 40
     python benchmarks/floor_ratio.py chat --unsampled     # the same under an ALWAYS_OFF sampler
+    python benchmarks/floor_ratio.py chunks --calls 4     # added instructions per stream chunk (50 vs 500)
 
 ``floor`` is bench.py's: the bare call inside one hand-made span with llmtrace's name, kind and attributes.
 ``floor+metrics`` adds what llmtrace records per call to a MeterProvider, recorded by hand: the duration,
@@ -28,6 +29,35 @@ from pathlib import Path
 from typing import Any
 
 CONTENDERS = ("bare", "floor", "floor+metrics", "llmtrace-nometrics", "llmtrace")
+
+
+CHUNK_CONTENDERS = ("bare", "llmtrace-nometrics", "llmtrace")
+CHUNK_SIZES = (50, 500)
+
+
+def chunk_worker(calls: int, capture: bool) -> None:
+    """Per chunk: bare and llmtrace at 50 and at 500 chunks, all in this one process, so the SDK's own
+    count (which differs by ~0.5% from one process to the next) is the same for every contender."""
+    import bench
+
+    b = bench.Bench(schedule_delay_millis=3_600_000)
+    for chunks in CHUNK_SIZES:
+        (case,) = [c for c in bench.make_cases(["stream"], chunks) if c.capture == capture]
+        for name in CHUNK_CONTENDERS:
+            handle = b.instrument(capture, metrics=name == "llmtrace") if "llmtrace" in name else None
+            for _ in range(3):
+                case.call()
+            b.tracer_provider.force_flush()
+            gc.collect()
+            gc.disable()
+            os.getppid()  # dump: everything before
+            for _ in range(calls):
+                case.call()
+            os.getppid()  # dump: the N calls
+            gc.enable()
+            b.tracer_provider.force_flush()
+            if handle is not None:
+                handle.uninstrument()
 
 
 def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
@@ -64,8 +94,9 @@ def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
         with tracer.start_as_current_span(case.span_name, kind=SpanKind.CLIENT, attributes=attributes):
             chunks = case.call()
         duration.record(time.perf_counter() - started, labels)
-        tokens.record(attributes[sc.GEN_AI_USAGE_INPUT_TOKENS], {**labels, sc.GEN_AI_TOKEN_TYPE: "input"})
-        tokens.record(attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS], {**labels, sc.GEN_AI_TOKEN_TYPE: "output"})
+        for kind, key in (("input", sc.GEN_AI_USAGE_INPUT_TOKENS), ("output", sc.GEN_AI_USAGE_OUTPUT_TOKENS)):
+            if key in attributes:  # embeddings report input tokens only
+                tokens.record(attributes[key], {**labels, sc.GEN_AI_TOKEN_TYPE: kind})
         cost.record(attributes[sc.GEN_AI_USAGE_COST_AMOUNT], labels)
         return chunks
 
@@ -89,28 +120,36 @@ def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=("chat", "stream", "embeddings"))
+    parser.add_argument("scenario", choices=("chat", "stream", "embeddings", "chunks"))
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--capture", action="store_true", help="content capture on")
     parser.add_argument("--unsampled", action="store_true", help="an ALWAYS_OFF sampler")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.scenario, args.calls, args.capture, args.unsampled)
+        if args.scenario == "chunks":
+            chunk_worker(args.calls, args.capture)
+        else:
+            worker(args.scenario, args.calls, args.capture, args.unsampled)
         return
     flags = [f for f, on in (("--capture", args.capture), ("--unsampled", args.unsampled)) if on]
+    chunk_order = [(name, chunks) for chunks in CHUNK_SIZES for name in CHUNK_CONTENDERS]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         command = ["valgrind", "--tool=callgrind", "--dump-before=os_getppid*", f"--callgrind-out-file={out}"]
         command += [sys.executable, __file__, args.scenario, "--calls", str(args.calls), "--worker", *flags]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        totals = {}
+        totals: dict[Any, float] = {}
         for dump in Path(tmp).glob("cg.out.*"):
             part = int(dump.name.rsplit(".", 1)[1])
             found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
             if found and part % 2 == 0:  # parts 2, 4, ...: the contenders' N calls, in order
-                totals[CONTENDERS[part // 2 - 1]] = int(found.group(1)) / args.calls
+                order = CONTENDERS if args.scenario != "chunks" else chunk_order
+                totals[order[part // 2 - 1]] = int(found.group(1)) / args.calls
+    if args.scenario == "chunks":
+        report_chunks(totals, flags)
+        return
     bare = totals["bare"]
     title = " ".join([args.scenario, *flags])
     print(f"{title}: instructions per call, {args.calls} calls")
@@ -122,6 +161,21 @@ def main() -> None:
         floor = floors.get(name)
         ratio = f"{added / (totals[floor] - bare):.3f}" if floor else ""
         print(f"| {name} | {totals[name]:,.0f} | {added:,.0f} | {ratio} |")
+
+
+def report_chunks(totals: dict[Any, float], flags: list[str]) -> None:
+    small, large = CHUNK_SIZES
+    print(f"chunks {' '.join(flags)}: instructions per streamed call, and added per chunk".strip())
+    print(f"| contender | {small} chunks | {large} chunks | added per chunk (slope over bare) |")
+    print("|---|---|---|---|")
+    for name in CHUNK_CONTENDERS:
+        at = {n: totals[(name, n)] for n in CHUNK_SIZES}
+        if name == "bare":
+            slope = ""
+        else:
+            added = {n: at[n] - totals[("bare", n)] for n in CHUNK_SIZES}
+            slope = f"{(added[large] - added[small]) / (large - small):,.0f}"
+        print(f"| {name} | {at[small]:,.0f} | {at[large]:,.0f} | {slope} |")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from llmtrace._records import LLMRequest, LLMResponse, Message, Usage
 from llmtrace._stream import end_stream_after
 from llmtrace.instrumentors import _kept as kept
 from llmtrace.instrumentors import _openai_content as content
-from llmtrace.instrumentors._common import listed, present, server
+from llmtrace.instrumentors._common import fields_of, listed, present, server
 
 PROVIDER = "openai"
 
@@ -107,37 +107,32 @@ def _output_type(kwargs: Mapping[str, Any]) -> str | None:
 def _usage(usage: Any) -> Usage | None:
     if usage is None:
         return None
-    prompt = getattr(usage, "prompt_tokens", None)
+    values = fields_of(usage)  # Chat Completions, Responses and Embeddings name their counts differently
+    prompt = values.get("prompt_tokens")
     if prompt is None:
-        prompt = getattr(usage, "input_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
+        prompt = values.get("input_tokens")
+    completion = values.get("completion_tokens")
     if completion is None:
-        completion = getattr(usage, "output_tokens", None)
+        completion = values.get("output_tokens")
     read = write = reasoning = None
-    details = getattr(usage, "prompt_tokens_details", None) or getattr(usage, "input_tokens_details", None)
+    details = values.get("prompt_tokens_details") or values.get("input_tokens_details")
     if details is not None:
-        read = _detail(details, "cached_tokens")
-        write = _detail(details, "cache_write_tokens")
-    details = getattr(usage, "completion_tokens_details", None) or getattr(
-        usage, "output_tokens_details", None
-    )
+        details = fields_of(details)  # SDKs older than a count keep it as an extra
+        read = details.get("cached_tokens")
+        write = details.get("cache_write_tokens")
+    details = values.get("completion_tokens_details") or values.get("output_tokens_details")
     if details is not None:
-        reasoning = _detail(details, "reasoning_tokens")
+        reasoning = fields_of(details).get("reasoning_tokens")
     # positional (input, output, cache read, cache write, of which 1h, reasoning): one construction
     return Usage(prompt, completion, read, write, None, reasoning)
 
 
-def _detail(details: Any, name: str) -> Any:
-    """A usage-details count; SDKs older than the field keep the details as a plain dict (an extra)."""
-    # isinstance(dict), not Mapping: an ABC check on every call is measurable, and the extra is a dict
-    return details.get(name) if isinstance(details, dict) else getattr(details, name, None)
-
-
 def _openai_attributes(out: dict[str, Any], obj: Any) -> None:
-    tier = getattr(obj, "service_tier", None)
+    values = fields_of(obj)
+    tier = values.get("service_tier")
     if tier:
         out[sc.OPENAI_RESPONSE_SERVICE_TIER] = tier
-    fingerprint = getattr(obj, "system_fingerprint", None)
+    fingerprint = values.get("system_fingerprint")
     if fingerprint:
         out[sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fingerprint
 
