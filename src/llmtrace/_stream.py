@@ -12,6 +12,7 @@ item against ~0.2 us). Everything else is forwarded to the SDK's stream (``__get
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -50,6 +51,46 @@ class _State:
         self.fold = acc.add
         self.n = 0
         self.step = step
+
+
+_DONE = object()
+
+
+def _chunks(proxy: _Base, source: Iterator[Any]) -> Iterator[Any]:
+    """`StreamProxy.__next__` as a generator (kept in step with it: the same bookkeeping per chunk).
+    It holds `proxy`: ``for chunk in client...create(stream=True)`` keeps no other reference, and the
+    proxy's finalizer would end the span as abandoned at once."""
+    state = proxy._self_state
+    try:
+        for chunk in source:
+            if state.n == 0:
+                state.call.first_chunk()
+            state.n += 1
+            try:
+                state.fold(chunk)
+            except Exception:
+                _fold_failed(state)
+            yield chunk
+    except GeneratorExit:  # the loop was left early: the stream may still be read on
+        raise
+    except BaseException as exc:
+        _fail(state, exc)
+        raise
+    _finish(state)
+
+
+def _finish(state: _State, abandoned: bool = False) -> None:
+    call = state.call
+    if not call.done:
+        call.chunks = state.n
+        call.finish(_result(state.acc), abandoned=abandoned)
+
+
+def _fail(state: _State, exc: BaseException) -> None:
+    call = state.call
+    if not call.done:
+        call.chunks = state.n
+        call.fail(exc, _result(state.acc))
 
 
 class _Base:
@@ -92,18 +133,10 @@ class _Base:
             _fold_failed(state)
 
     def _self_end(self, *, abandoned: bool = False) -> None:
-        state = self._self_state
-        call = state.call
-        if not call.done:
-            call.chunks = state.n
-            call.finish(_result(state.acc), abandoned=abandoned)
+        _finish(self._self_state, abandoned)
 
     def _self_error(self, exc: BaseException) -> None:
-        state = self._self_state
-        call = state.call
-        if not call.done:
-            call.chunks = state.n
-            call.fail(exc, _result(state.acc))
+        _fail(self._self_state, exc)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # never raise from a finalizer
@@ -119,8 +152,13 @@ class StreamProxy(_Base):
         step = getattr(wrapped, "__next__", None)
         super().__init__(wrapped, call, acc, step if step is not None else iter(wrapped).__next__)
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # A `for` loop gets a generator: resuming one costs a fraction of a call to a Python __next__.
+        # It pulls from the same source as next(proxy), and a loop left early leaves the span open, as
+        # __next__ does: close(), exit or garbage collection of the proxy ends it.
+        wrapped = self.__wrapped__
+        source = iter(wrapped) if hasattr(wrapped, "__next__") else iter(self._self_state.step, _DONE)
+        return _chunks(self, source)
 
     def __next__(self) -> Any:
         state = self._self_state
