@@ -244,15 +244,38 @@ def per_chunk(rounds: int, callgrind: bool) -> dict[str, Any]:
             worker.close()
         log.close()
     report: dict[str, Any] = {"results": results}
-    if callgrind:
-        counted = [
-            {"scenario": s, "capture": c, "sampled": True} for s in settings.scenarios for c in (False, True)
-        ]
-        report["instructions"] = peers.instructions(names, counted, {}, lambda name: Path(sys.executable), 2)
     peers.analyse(report)
-    return {
+    found = {
         f"content {'on' if capture else 'off'}": peers.chunk_cost(report, capture)
         for capture in (False, True)
+    }
+    if callgrind:
+        # Instructions from one process running bare and llmtrace at both lengths: the SDK's own count
+        # differs by ~0.5% from one process to the next (~2M at 500 chunks, ±4k a chunk), which a slope
+        # taken across processes (peers.py's) carries.
+        bare_us = peers._by(report, "stream500").get("bare", {})["us"]["min"]  # its fastest batch
+        for capture in (False, True):
+            counted = in_process_chunks(capture)
+            row = found[f"content {'on' if capture else 'off'}"]
+            row["instructions"] = counted["llmtrace"]
+            row["ns_from_instructions"] = counted["llmtrace"] * bare_us * 1000 / counted["bare_500"]
+    return found
+
+
+def in_process_chunks(capture: bool) -> dict[str, float]:
+    """`floor_ratio.py chunks`: llmtrace's added instructions per chunk, and bare's count at 500 chunks."""
+    command = [sys.executable, str(Path(__file__).parent / "floor_ratio.py"), "chunks", "--calls", "4"]
+    out = subprocess.run(
+        command + (["--capture"] if capture else []), check=True, capture_output=True, text=True
+    )
+    rows = {
+        line.split("|")[1].strip(): line.split("|")[2:5]
+        for line in out.stdout.splitlines()
+        if line.count("|") == 5
+    }
+    return {
+        "llmtrace": float(rows["llmtrace"][2].replace(",", "")),
+        "bare_500": float(rows["bare"][1].replace(",", "")),
     }
 
 

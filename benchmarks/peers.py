@@ -361,6 +361,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         chunk = chunk_cost(report, capture)
         if chunk:
             detail = ", ".join(f"{k.replace('_', ' ')} {v:,.0f}" for k, v in chunk.items())
+            # one process per contender: the SDK's own count moves ~2M at 500 chunks between processes
+            detail += "; a slope across processes, ±4k instructions: footprint.md has the in-process count"
             value = chunk.get("ns_from_instructions")  # the wall-time slope is too noisy to judge on
             add(
                 f"stream, {what}: added per chunk < 1 µs",
