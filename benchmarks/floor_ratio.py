@@ -4,6 +4,7 @@
     python benchmarks/floor_ratio.py stream --calls 40
     python benchmarks/floor_ratio.py chat --unsampled     # the same under an ALWAYS_OFF sampler
     python benchmarks/floor_ratio.py chunks --calls 4     # added instructions per stream chunk (50 vs 500)
+    python benchmarks/floor_ratio.py proxy --calls 20     # the proxy and accumulator alone, per chunk
 
 ``floor`` is bench.py's: the bare call inside one hand-made span with llmtrace's name, kind and attributes.
 ``floor+metrics`` adds what llmtrace records per call to a MeterProvider, recorded by hand: the duration,
@@ -58,6 +59,68 @@ def chunk_worker(calls: int, capture: bool) -> None:
             b.tracer_provider.force_flush()
             if handle is not None:
                 handle.uninstrument()
+
+
+PROXY_SIZES = (100, 1000)
+
+
+def proxy_worker(calls: int, capture: bool) -> None:
+    """Per chunk, llmtrace's own work alone: the stream proxy and the chat accumulator over real
+    ChatCompletionChunk objects (parsed once by the SDK beforehand), against a bare loop over the same
+    objects. No SDK parsing in the measured loops, so nothing varies but llmtrace's work."""
+    import _wire
+    import bench
+
+    from llmtrace import _core
+    from llmtrace._stream import StreamProxy
+    from llmtrace.instrumentors import openai as oi
+
+    b = bench.Bench(schedule_delay_millis=3_600_000)
+    client = _wire.client(_wire.chat_stream_body(max(PROXY_SIZES)), "text/event-stream")
+    args = {"model": _wire.CHAT_MODEL, "messages": _wire.MESSAGES, "stream": True}
+    args["stream_options"] = {"include_usage": True}
+    chunks = list(client.chat.completions.create(**args))
+    handle = b.instrument(capture, metrics=False)
+    runtime = _core.RUNTIME
+    assert runtime is not None
+
+    def traced(n: int) -> None:
+        request = oi.chat_request(client.chat.completions, args, capture)
+        call = _core.start_call(request, runtime)
+        for _ in StreamProxy(iter(chunks[:n]), call, oi.ChatAccumulator(request, capture)):
+            pass
+
+    def bare(n: int) -> None:
+        for _ in iter(chunks[:n]):
+            pass
+
+    for n in PROXY_SIZES:
+        for fn in (bare, traced):
+            fn(n)
+            gc.collect()
+            gc.disable()
+            os.getppid()
+            for _ in range(calls):
+                fn(n)
+            os.getppid()
+            gc.enable()
+    timed = {}
+    for n in PROXY_SIZES:
+        for name, fn in (("bare", bare), ("llmtrace", traced)):
+            best = float("inf")
+            for _ in range(20):
+                started = time.perf_counter_ns()
+                fn(n)
+                best = min(best, time.perf_counter_ns() - started)
+            timed[(name, n)] = best
+    small, large = PROXY_SIZES
+    added = {n: timed[("llmtrace", n)] - timed[("bare", n)] for n in PROXY_SIZES}
+    print(
+        f"wall ns per chunk (best of 20): {(added[large] - added[small]) / (large - small):.0f}",
+        file=sys.stderr,
+    )
+    b.tracer_provider.force_flush()
+    handle.uninstrument()
 
 
 def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
@@ -120,7 +183,7 @@ def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=("chat", "stream", "embeddings", "chunks"))
+    parser.add_argument("scenario", choices=("chat", "stream", "embeddings", "chunks", "proxy"))
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--capture", action="store_true", help="content capture on")
     parser.add_argument("--unsampled", action="store_true", help="an ALWAYS_OFF sampler")
@@ -129,11 +192,15 @@ def main() -> None:
     if args.worker:
         if args.scenario == "chunks":
             chunk_worker(args.calls, args.capture)
+        elif args.scenario == "proxy":
+            proxy_worker(args.calls, args.capture)
         else:
             worker(args.scenario, args.calls, args.capture, args.unsampled)
         return
     flags = [f for f, on in (("--capture", args.capture), ("--unsampled", args.unsampled)) if on]
     chunk_order = [(name, chunks) for chunks in CHUNK_SIZES for name in CHUNK_CONTENDERS]
+    if args.scenario == "proxy":
+        chunk_order = [(name, n) for n in PROXY_SIZES for name in ("bare", "llmtrace")]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         command = ["valgrind", "--tool=callgrind", "--dump-before=os_getppid*", f"--callgrind-out-file={out}"]
@@ -145,10 +212,24 @@ def main() -> None:
             part = int(dump.name.rsplit(".", 1)[1])
             found = re.search(r"^(?:summary|totals): (\d+)", dump.read_text(), re.MULTILINE)
             if found and part % 2 == 0:  # parts 2, 4, ...: the contenders' N calls, in order
-                order = CONTENDERS if args.scenario != "chunks" else chunk_order
+                order = chunk_order if args.scenario in ("chunks", "proxy") else CONTENDERS
                 totals[order[part // 2 - 1]] = int(found.group(1)) / args.calls
     if args.scenario == "chunks":
         report_chunks(totals, flags)
+        return
+    if args.scenario == "proxy":
+        small, large = PROXY_SIZES
+        added = {n: totals[("llmtrace", n)] - totals[("bare", n)] for n in PROXY_SIZES}
+        slope = (added[large] - added[small]) / (large - small)
+        print(f"proxy {' '.join(flags)}: llmtrace's instructions per chunk (stream proxy + chat accumulator)")
+        print(f"| chunks | {small} | {large} | per chunk |")
+        print("|---|---|---|---|")
+        print(f"| added instructions | {added[small]:,.0f} | {added[large]:,.0f} | {slope:,.0f} |")
+        # the same loops timed outside valgrind (best of 20 runs per size)
+        plain = [sys.executable, __file__, "proxy", "--calls", "1", "--worker", *flags]
+        print(
+            subprocess.run(plain, check=True, capture_output=True, text=True).stderr.strip().splitlines()[-1]
+        )
         return
     bare = totals["bare"]
     title = " ".join([args.scenario, *flags])
