@@ -321,7 +321,16 @@ def content_attributes(
             continue
         text: AttributeValue | None
         if key in JSON_KEYS:
-            text = rules.fit(rules.prepare(_parsed(value), state), min(4 * rules.limit, budget), state)
+            tree = _parsed(value)
+            text = None
+            if rules.clean is None:
+                # No string in a document is longer than the document: when all of it fits one
+                # string's limit (and the budget), clipping string by string would change nothing.
+                whole = _dumps(tree)
+                if len(whole) <= min(rules.limit, budget):
+                    text = whole
+            if text is None:
+                text = rules.fit(rules.prepare(tree, state), min(4 * rules.limit, budget), state)
             size = len(text) if text is not None else 0
         else:
             text, size = _text(rules, value, budget, state)

@@ -332,3 +332,36 @@ def test_caps_apply_to_decorator_and_prompt_content():
         assert content and content_size(content) <= 1000, span.name
         assert all(len(str(v)) <= 4 * 200 + 20 for v in content.values()), span.name
         assert span.attributes[TRUNCATED] is True
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque ü"
+
+
+@pytest.mark.parametrize("limit", [64, 200, 1000])
+def test_documents_within_the_limit_come_out_as_the_clipping_path_makes_them(limit):
+    """With no scrubber or hook, a document shorter than one string's limit skips the string-by-string
+    pass: what it records must be exactly what that pass records (a no-op hook forces the pass)."""
+    from llmtrace._redact import content_attributes
+    from llmtrace.config import load_settings
+
+    plain = load_settings({"max_content_length": limit})
+    forced = load_settings({"max_content_length": limit, "redact": lambda text: text})
+    documents = [
+        [{"role": "user", "parts": [{"type": "text", "content": "hi " * n}]}]
+        for n in (1, 10, 19, 20, 21, 60, 300)
+    ]
+    documents += [
+        [{"role": "assistant", "parts": [{"type": "tool_call", "id": 1, "arguments": (1.5, None, True)}]}],
+        [{"role": "user", "parts": [{"type": "text", "content": _Opaque()}], "extra": {"k": ["ü" * 30]}}],
+        '[{"role":"user","parts":[{"type":"text","content":"given as JSON text"}]}]',
+        [{"role": "user", "parts": [{"type": "text", "content": "x" * (limit - 60)}]}],
+        [{"role": "user", "parts": [{"type": "text", "content": "x" * (limit + 1)}]}],
+    ]
+    for document in documents:
+        for budget_used in (None, {"gen_ai.input.messages": "y" * (plain.max_span_content_length - 100)}):
+            content = {"gen_ai.output.messages": document}
+            assert content_attributes(content, plain, budget_used) == content_attributes(
+                content, forced, budget_used
+            )
