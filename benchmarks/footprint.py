@@ -250,33 +250,27 @@ def per_chunk(rounds: int, callgrind: bool) -> dict[str, Any]:
         for capture in (False, True)
     }
     if callgrind:
-        # Instructions from one process running bare and llmtrace at both lengths: the SDK's own count
-        # differs by ~0.5% from one process to the next (~2M at 500 chunks, ±4k a chunk), which a slope
-        # taken across processes (peers.py's) carries.
-        bare_us = peers._by(report, "stream500").get("bare", {})["us"]["min"]  # its fastest batch
+        # The slope across the SDK's streams carries the SDK's own count, which moves by ~1k a chunk from
+        # one run to the next even in one process; llmtrace's per-chunk work is counted alone instead.
         for capture in (False, True):
-            counted = in_process_chunks(capture)
+            counted = proxy_per_chunk(capture)
             row = found[f"content {'on' if capture else 'off'}"]
-            row["instructions"] = counted["llmtrace"]
-            row["ns_from_instructions"] = counted["llmtrace"] * bare_us * 1000 / counted["bare_500"]
+            row["instructions"] = counted["instructions"]
+            row["ns_alone"] = counted["ns"]
     return found
 
 
-def in_process_chunks(capture: bool) -> dict[str, float]:
-    """`floor_ratio.py chunks`: llmtrace's added instructions per chunk, and bare's count at 500 chunks."""
-    command = [sys.executable, str(Path(__file__).parent / "floor_ratio.py"), "chunks", "--calls", "4"]
+def proxy_per_chunk(capture: bool) -> dict[str, float]:
+    """`floor_ratio.py proxy`: the stream proxy and chat accumulator alone, per chunk, in instructions
+    (callgrind) and in wall ns (best of 20, outside valgrind)."""
+    command = [sys.executable, str(Path(__file__).parent / "floor_ratio.py"), "proxy", "--calls", "20"]
     out = subprocess.run(
         command + (["--capture"] if capture else []), check=True, capture_output=True, text=True
     )
-    rows = {
-        line.split("|")[1].strip(): line.split("|")[2:5]
-        for line in out.stdout.splitlines()
-        if line.count("|") == 5
-    }
-    return {
-        "llmtrace": float(rows["llmtrace"][2].replace(",", "")),
-        "bare_500": float(rows["bare"][1].replace(",", "")),
-    }
+    lines = out.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("| added instructions"))
+    wall = next(line for line in lines if line.startswith("wall ns per chunk"))
+    return {"instructions": float(row.split("|")[4].replace(",", "")), "ns": float(wall.rsplit(" ", 1)[1])}
 
 
 def cost_computation(repeat: int = 20000) -> dict[str, float]:
@@ -342,14 +336,12 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     lines += [
         "",
-        "| per streamed chunk (llmtrace added, slope 50 -> 500 chunks) | instructions "
-        "| ns (from instructions) | ns (wall time) |",
+        "| per streamed chunk | llmtrace's work alone: instructions | alone: ns (best of 20) "
+        "| slope of a whole instrumented stream, 50 -> 500 chunks: ns (wall time) |",
         "|---|---|---|---|",
     ]
     for name, row in report["per_chunk"].items():
-        cells = [
-            f"{row[k]:,.0f}" if k in row else "not run" for k in ("instructions", "ns_from_instructions")
-        ]
+        cells = [f"{row[k]:,.0f}" if k in row else "not run" for k in ("instructions", "ns_alone")]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['ns_wall_time']:,.0f} |")
     lines += ["", "| cost computation per call (PriceTable.cost_of) | µs |", "|---|---|"]
     lines += [f"| {model} | {us:.2f} |" for model, us in report["cost_us"].items()]
