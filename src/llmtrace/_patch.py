@@ -149,9 +149,11 @@ def start(endpoint: Endpoint, instance: Any, kwargs: Mapping[str, Any]) -> Call 
     if runtime is None:
         return None
     context = otel_context.get_current()  # read once for the lookups below
-    if suppressed(context) or (runtime.passes is not None and runtime.passes(context)):
+    if suppressed(context):
         return None
     try:
+        if runtime.passes is not None and runtime.passes(context):
+            return None
         request = endpoint.request(instance, kwargs, runtime.settings.capture_content)
         return start_call(request, runtime, current_prompt(kwargs, context), context)
     except Exception:

@@ -120,9 +120,11 @@ _METRIC_LABELS = {sc.GEN_AI_AGENT_NAME, sc.GEN_AI_TOOL_NAME, sc.GEN_AI_TOOL_TYPE
 
 def _begin(spec: _Spec, signature: inspect.Signature | None, args: Any, kwargs: Any) -> _Run | None:
     runtime = _core.RUNTIME
-    if runtime is None or (runtime.passes is not None and runtime.passes(otel_context.get_current())):
+    if runtime is None:
         return None
     try:
+        if runtime.passes is not None and runtime.passes(otel_context.get_current()):
+            return None
         return _Run(spec, signature, args, kwargs)
     except Exception:
         internal_error("decorator")

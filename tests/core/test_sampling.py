@@ -5,6 +5,7 @@ non-recording span in that context; for the SDK samplers it understands it says 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import llmtrace
-from llmtrace import _core
+from helpers import assert_logged
+from llmtrace import _core, _safety
 from llmtrace._sampling import drop_check
 from replay import openai_client
 
@@ -175,3 +177,26 @@ def test_sampled_parent_under_the_same_sampler_is_traced(unsampled):
     (span,) = exporter.get_finished_spans()
     assert span.parent is not None and span.parent.span_id == 0x5678
     assert span.attributes["gen_ai.request.model"] == "gpt-3.5-turbo"
+
+
+def test_a_failing_drop_check_is_contained(unsampled, caplog, monkeypatch):
+    _, asked = unsampled
+    runtime = _core.RUNTIME
+    assert runtime is not None
+
+    def broken(context: Any) -> bool:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runtime, "passes", broken)
+    monkeypatch.setattr(_safety, "raise_internal_errors", False)
+    caplog.set_level(logging.DEBUG, logger="llmtrace")
+
+    @llmtrace.tool
+    def lookup(city: str) -> str:
+        return city.upper()
+
+    assert chat().choices[0].message.content
+    assert lookup("oslo") == "OSLO"
+    assert asked == []  # passed through untraced; the user's calls returned as they would have
+    assert_logged(caplog, "start")
+    assert_logged(caplog, "decorator")
