@@ -146,7 +146,11 @@ def start_call(
                 sc.GEN_AI_SYSTEM_INSTRUCTIONS: request.system_instructions,
                 sc.GEN_AI_TOOL_DEFINITIONS: request.tool_definitions,
             }
-            span.set_attributes(_redact.content_attributes(content, settings, attributes))
+            before = _redact.content_size(attributes)  # prompt variables
+            added = _redact.content_attributes(content, settings, before)
+            span.set_attributes(added)
+            # kept, so the response's content is fitted without re-reading the span's attributes
+            request.content_chars = before + _redact.content_size(added)
     return call
 
 
@@ -284,7 +288,7 @@ class Call:
         if self.recording:
             attributes: dict[str, AttributeValue] = {}
             if response is not None:
-                _response_attributes(attributes, response, runtime.settings, self.span)
+                _response_attributes(attributes, response, runtime.settings, request.content_chars)
                 if response.response_id:
                     _remember_response(response.response_id, self.span)
             if self._ttfc is not None:
@@ -423,7 +427,7 @@ def _error_type(exc: BaseException) -> str:
 
 
 def _response_attributes(
-    out: dict[str, AttributeValue], response: LLMResponse, settings: Settings, span: Span
+    out: dict[str, AttributeValue], response: LLMResponse, settings: Settings, content_chars: int
 ) -> None:
     if response.response_id is not None:
         out[sc.GEN_AI_RESPONSE_ID] = response.response_id
@@ -438,7 +442,7 @@ def _response_attributes(
     if settings.capture_content and response.output_messages is not None:
         content = {sc.GEN_AI_OUTPUT_MESSAGES: response.output_messages}
         # the input side's content on the span counts toward the span's total
-        out.update(_redact.content_attributes(content, settings, getattr(span, "attributes", None)))
+        out.update(_redact.content_attributes(content, settings, content_chars))
 
 
 def _usage_attributes(out: dict[str, AttributeValue], usage: Usage) -> None:

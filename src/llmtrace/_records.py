@@ -52,6 +52,9 @@ class LLMRequest:
     """The prompt's text, one string per message, for counting tokens when the provider reports none."""
     expects_usage: bool = True
     """False when the provider is known not to report usage (a stream without include_usage)."""
+    content_chars: int = 0
+    """Characters of content the span got at its start (set by the core), counted against the span's
+    content budget when the response's content is added."""
     keep_chars: int = 0
     """Characters of each streamed text (per choice, content block or tool-call arguments) worth keeping:
     set by the core when the span records content; an accumulator keeps no more (0: none)."""

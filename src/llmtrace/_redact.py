@@ -301,19 +301,20 @@ def policy(settings: Settings) -> Policy:
 
 
 def content_attributes(
-    content: Mapping[str, Any], settings: Settings, present: Mapping[str, Any] | None = None
+    content: Mapping[str, Any], settings: Settings, present: Mapping[str, Any] | int | None = None
 ) -> dict[str, AttributeValue]:
     """The one way captured content reaches a span: `content` (attribute name -> messages, parts,
     arguments, text...; None and empty lists are skipped) as attributes, each string cleaned (scrubbers,
     then the redact hook) and clipped, each JSON document at most 4x ``max_content_length``, and all of
-    them within what ``max_span_content_length`` leaves after the content already `present` on the span.
+    them within what ``max_span_content_length`` leaves after the content already `present` on the span
+    (its attributes, or their size in characters when the caller keeps count: `content_size`).
     ``llmtrace.content.truncated`` is set when anything was cut or left out.
 
     JSON-valued attributes given as a string are parsed first (a tool's JSON result, a framework's
     arguments), so the hook sees the strings inside and the result stays valid JSON.
     """
     rules = policy(settings)
-    budget = rules.span_limit - content_size(present)
+    budget = rules.span_limit - (present if isinstance(present, int) else content_size(present))
     out: dict[str, AttributeValue] = {}
     state = [False]
     for key, value in content.items():

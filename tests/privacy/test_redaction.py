@@ -307,6 +307,22 @@ def test_span_content_total_is_capped_across_request_and_response():
     assert user["role"] == "user" and user["parts"][0]["content"].endswith("…[truncated]")
 
 
+def test_response_content_gets_only_what_the_request_content_left():
+    long = "word " * 3000
+    recorder = Recorder(capture_content=True, max_content_length=4000, max_span_content_length=4100)
+    try:
+        _chat({"role": "user", "content": long})
+    finally:
+        emitted = recorder.finish()
+
+    [span] = emitted.spans
+    attributes = span.attributes
+    used = content_size({sc.GEN_AI_INPUT_MESSAGES: attributes[sc.GEN_AI_INPUT_MESSAGES]})
+    assert 4000 < used <= 4100  # the request's one clipped message takes nearly all of the budget
+    assert content_size(attributes) <= 4100  # so the response's content was shortened or left out
+    assert attributes[TRUNCATED] is True
+
+
 def test_caps_apply_to_decorator_and_prompt_content():
     big = "q" * 5000
 
