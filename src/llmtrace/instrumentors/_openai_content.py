@@ -6,8 +6,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from llmtrace._records import Message, Part
-from llmtrace.instrumentors._common import as_dict, listed
+from llmtrace.instrumentors._common import as_dict, fields_of, listed
 
 # OpenAI finish reasons that differ from the schema's `finish_reason` values.
 _FINISH = {"tool_calls": "tool_call", "function_call": "tool_call"}
@@ -124,7 +126,8 @@ def chat_input_messages(messages: Any) -> list[Message]:
 
 def chat_output_message(message: Any, finish_reason: str | None) -> Message:
     """One choice's message (an SDK model or an accumulated dict) as an output message."""
-    data = as_dict(message)
+    # an SDK model's own field values: the fields read here need no model_dump() of the whole message
+    data = fields_of(message) if isinstance(message, BaseModel) else as_dict(message)
     parts = _content_parts(data.get("content")) + _tool_call_parts(data)
     if data.get("refusal"):
         parts.append({"type": "text", "content": data["refusal"]})
