@@ -92,3 +92,13 @@ def spans_end_once(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         if r.name.startswith("opentelemetry") and "ended span" in r.getMessage()
     ]
     assert not misuse
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cardinality_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no metric-label values seen: the process-wide guard lets 100 per label
+    through, and tests that make hundreds of tenants would turn a later test's tenant into ``_OTHER``."""
+    from llmtrace import _core
+    from llmtrace._context import CardinalityGuard
+
+    monkeypatch.setattr(_core, "_guard", CardinalityGuard())
