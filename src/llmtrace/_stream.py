@@ -58,6 +58,17 @@ class _State:
 _DONE = object()
 
 
+def _add(state: _State, chunk: Any) -> None:
+    """Count and fold one chunk (inlined in `_chunks`, where a ``for`` loop's chunks pass)."""
+    if state.n == 0:
+        state.call.first_chunk()
+    state.n += 1
+    try:
+        state.fold(chunk)
+    except Exception:
+        _fold_failed(state)
+
+
 def _chunks(proxy: _Base, source: Iterator[Any]) -> Iterator[Any]:
     """`StreamProxy.__next__` as a generator (kept in step with it: the same bookkeeping per chunk).
     It holds `proxy`: ``for chunk in client...create(stream=True)`` keeps no other reference, and the
@@ -65,6 +76,7 @@ def _chunks(proxy: _Base, source: Iterator[Any]) -> Iterator[Any]:
     state = proxy._self_state
     try:
         for chunk in source:
+            # `_add`, inlined: a call per chunk is what this generator saves
             if state.n == 0:
                 state.call.first_chunk()
             state.n += 1
@@ -124,16 +136,6 @@ class _Base:
         return dir(self.__wrapped__)
 
     # --- the span ------------------------------------------------------------------------------------
-    def _self_add(self, chunk: Any) -> None:
-        state = self._self_state
-        if state.n == 0:
-            state.call.first_chunk()
-        state.n += 1
-        try:
-            state.fold(chunk)
-        except Exception:
-            _fold_failed(state)
-
     def _self_end(self, *, abandoned: bool = False) -> None:
         _finish(self._self_state, abandoned)
 
@@ -172,14 +174,7 @@ class StreamProxy(_Base):
         except BaseException as exc:
             self._self_error(exc)
             raise
-        # _self_add, inlined: this runs once per chunk
-        if state.n == 0:
-            state.call.first_chunk()
-        state.n += 1
-        try:
-            state.fold(chunk)
-        except Exception:
-            _fold_failed(state)
+        _add(state, chunk)
         return chunk
 
     def close(self) -> None:
@@ -224,7 +219,7 @@ class AsyncStreamProxy(_Base):
         except BaseException as exc:
             self._self_error(exc)
             raise
-        self._self_add(chunk)
+        _add(self._self_state, chunk)
         return chunk
 
     async def close(self) -> None:

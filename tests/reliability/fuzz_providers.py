@@ -10,6 +10,7 @@ that came before it).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 import re
 from collections.abc import Callable
@@ -201,30 +202,24 @@ tools = st.lists(
 )
 
 
-def _openai_client(async_: bool) -> Callable[[Answer], Any]:
-    def make(answer: Answer) -> Any:
-        import openai
+def _sdk_client(sdk: str, async_: bool) -> Callable[[Answer], Any]:
+    """A real openai or anthropic client whose HTTP `answer` replies to."""
+    http_module, name, base_url = _SDKS[sdk]
 
-        hx = openai_httpx_module()
+    def make(answer: Answer) -> Any:
+        hx = http_module()
         transport = hx.MockTransport(lambda request: answer.respond(hx, request))
         http = (hx.AsyncClient if async_ else hx.Client)(transport=transport)
-        cls = openai.AsyncOpenAI if async_ else openai.OpenAI
-        return cls(api_key="test", base_url="https://api.openai.com/v1", max_retries=0, http_client=http)
+        cls = getattr(importlib.import_module(sdk), ("Async" if async_ else "") + name)
+        return cls(api_key="test", base_url=base_url, max_retries=0, http_client=http)
 
     return make
 
 
-def _anthropic_client(async_: bool) -> Callable[[Answer], Any]:
-    def make(answer: Answer) -> Any:
-        import anthropic
-
-        hx = anthropic_httpx_module()
-        transport = hx.MockTransport(lambda request: answer.respond(hx, request))
-        http = (hx.AsyncClient if async_ else hx.Client)(transport=transport)
-        cls = anthropic.AsyncAnthropic if async_ else anthropic.Anthropic
-        return cls(api_key="test", base_url="https://api.anthropic.com", max_retries=0, http_client=http)
-
-    return make
+_SDKS: dict[str, tuple[Callable[[], Any], str, str]] = {
+    "openai": (openai_httpx_module, "OpenAI", "https://api.openai.com/v1"),
+    "anthropic": (anthropic_httpx_module, "Anthropic", "https://api.anthropic.com"),
+}
 
 
 def httpx_client(factory: Callable[[Any, bool], Any], async_: bool) -> Callable[[Answer], Any]:
@@ -335,7 +330,7 @@ def _openai_shapes() -> list[Shape]:
                 "openai",
                 chat,
                 _openai_chat_requests(False),
-                _openai_client(async_),
+                _sdk_client("openai", async_),
                 lambda c, kw: c.chat.completions.create(**kw),
             ),
             Shape(
@@ -343,7 +338,7 @@ def _openai_shapes() -> list[Shape]:
                 "openai",
                 chat_stream,
                 _openai_chat_requests(True),
-                _openai_client(async_),
+                _sdk_client("openai", async_),
                 lambda c, kw: c.chat.completions.create(**kw),
                 kind="stream",
             ),
@@ -370,7 +365,7 @@ def _openai_shapes() -> list[Shape]:
                 ]
             ),
             responses_requests,
-            _openai_client(False),
+            _sdk_client("openai", False),
             lambda c, kw: c.responses.create(**kw),
         ),
         Shape(
@@ -378,7 +373,7 @@ def _openai_shapes() -> list[Shape]:
             "openai",
             _seeds(["openai/responses_stream.yaml"]),
             responses_requests.map(lambda r: Request({**r.kwargs, "stream": True}, r.well_typed)),
-            _openai_client(False),
+            _sdk_client("openai", False),
             lambda c, kw: c.responses.create(**kw),
             kind="stream",
         ),
@@ -394,7 +389,7 @@ def _openai_shapes() -> list[Shape]:
                 dimensions=st.integers(1, 3072),
                 encoding_format=st.sampled_from(("float", "base64")),
             ),
-            _openai_client(False),
+            _sdk_client("openai", False),
             lambda c, kw: c.embeddings.create(**kw),
         ),
         Shape(
@@ -406,7 +401,7 @@ def _openai_shapes() -> list[Shape]:
                 max_tokens=numbers,
                 stop=stops,
             ),
-            _openai_client(False),
+            _sdk_client("openai", False),
             lambda c, kw: c.completions.create(**kw),
         ),
     ]
@@ -425,7 +420,7 @@ def _anthropic_shapes() -> list[Shape]:
                 "anthropic",
                 plain,
                 _anthropic_requests(False),
-                _anthropic_client(async_),
+                _sdk_client("anthropic", async_),
                 lambda c, kw: c.messages.create(**kw),
             ),
             Shape(
@@ -433,7 +428,7 @@ def _anthropic_shapes() -> list[Shape]:
                 "anthropic",
                 stream,
                 _anthropic_requests(True),
-                _anthropic_client(async_),
+                _sdk_client("anthropic", async_),
                 lambda c, kw: c.messages.create(**kw),
                 kind="stream",
             ),
@@ -442,7 +437,7 @@ def _anthropic_shapes() -> list[Shape]:
                 "anthropic",
                 stream,
                 _helper_requests(),
-                _anthropic_client(async_),
+                _sdk_client("anthropic", async_),
                 lambda c, kw: c.messages.stream(**kw),
                 kind="helper",
             ),

@@ -33,6 +33,12 @@ def keep(request: LLMRequest, capture: bool) -> int | None:
     return request.keep_chars if capture else 0
 
 
-def pieces(room: int | None) -> list[Any]:
-    """A list for the pieces of one streamed text, holding at most about `room` characters (None: all)."""
-    return [] if room is None else Pieces(room)
+def pieces(room: int | None, *first: Any) -> list[Any]:
+    """A list for the pieces of one streamed text, holding at most about `room` characters (None: all),
+    starting with the `first` pieces."""
+    if room is None:
+        return list(first)
+    kept = Pieces(room)
+    for piece in first:
+        kept.append(piece)
+    return kept

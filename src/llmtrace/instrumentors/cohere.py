@@ -199,20 +199,16 @@ class V2ChatAccumulator:
             item = _get(message, "content")
             kind_of = _get(item, "type") or "text"
             first = _get(item, "thinking" if kind_of == "thinking" else "text") or ""
-            pieces = kept.pieces(self._keep)
-            pieces.append(first)
-            contents[event.index or 0] = {"type": kind_of, "pieces": pieces}
+            contents[event.index or 0] = {"type": kind_of, "pieces": kept.pieces(self._keep, first)}
         elif kind == "tool-plan-delta":
             self._plan.append(_get(message, "tool_plan") or "")
         elif kind == "tool-call-start":
             call = _get(message, "tool_calls")
             function = _get(call, "function")
-            arguments = kept.pieces(self._keep)
-            arguments.append(_get(function, "arguments") or "")
             self._calls[event.index or 0] = {
                 "id": _get(call, "id"),
                 "name": _get(function, "name") or "",
-                "arguments": arguments,
+                "arguments": kept.pieces(self._keep, _get(function, "arguments") or ""),
             }
         elif kind == "tool-call-delta":
             state = self._calls.get(event.index or 0)

@@ -259,9 +259,7 @@ def _fold(parts: list[Part], pieces: Any, keep: int | None) -> None:
             if last is not None and last["type"] == kind:
                 last["content"].append(mapped["content"])
             else:
-                text = kept.pieces(keep)
-                text.append(mapped["content"])
-                parts.append({"type": kind, "content": text})
+                parts.append({"type": kind, "content": kept.pieces(keep, mapped["content"])})
         else:
             parts.append(mapped)
 

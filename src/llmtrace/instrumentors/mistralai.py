@@ -344,9 +344,9 @@ def _fold(state: dict[str, Any], delta: Any) -> None:
         if last is not None and (call_id == last["id"] if call_id else not name):
             last["arguments"].append(arguments)  # a continuation of the call before it
         else:
-            pieces = kept.pieces(state["keep"])
-            pieces.append(arguments)
-            calls.append({"id": call_id, "name": name or "", "arguments": pieces})
+            calls.append(
+                {"id": call_id, "name": name or "", "arguments": kept.pieces(state["keep"], arguments)}
+            )
 
 
 def _assembled(state: dict[str, Any] | None, reason: str | None) -> Message:
