@@ -24,10 +24,11 @@ from llmtrace._patch import Patcher
 from llmtrace._version import __version__
 from llmtrace.config import ConfigError, Settings, check_otlp_environment, load_settings
 from llmtrace.instrumentors import REGISTRY
-from llmtrace.pricing import ModelPrice, load_price_table
+from llmtrace.pricing import load_price_table
 
 if TYPE_CHECKING:
     from llmtrace._reliable_export import ExportBudget
+    from llmtrace.pricing import ModelPrice  # the models load only when prices are given (startup time)
 
 _lock = threading.RLock()
 _patcher = Patcher()

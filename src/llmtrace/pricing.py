@@ -1,9 +1,10 @@
 """Model prices and the cost of a call in USD.
 
 The shipped table is ``prices.json``: USD per million tokens, one entry per model, each naming the
-provider section that records its ``as_of`` date and source page. `load_price_table` validates it,
-merges the user's overrides over it, and returns the `PriceTable` the core asks for a `Cost` once per
-call. docs/pricing.md describes the rules and how to refresh the prices.
+provider section that records its ``as_of`` date and source page. `load_price_table` reads it as plain
+data (the test suite validates it; the pydantic models in _pricing_models.py load only for the user's
+overrides, startup time), merges the overrides over it, and returns the `PriceTable` the core asks for a
+`Cost` once per call. docs/pricing.md describes the rules and how to refresh the prices.
 """
 
 from __future__ import annotations
@@ -11,126 +12,48 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from typing import TYPE_CHECKING, Any
 
 from llmtrace._records import Usage
 from llmtrace.config import ConfigError
 
+if TYPE_CHECKING:  # at run time from __getattr__, on first use
+    from llmtrace._pricing_models import ModelPrice, PriceFile, Provider, Rates, Tier
+
+__all__ = [
+    "Cost",
+    "ModelPrice",
+    "PriceFile",
+    "PriceTable",
+    "Provider",
+    "Rates",
+    "Tier",
+    "default_prices",
+    "load_price_table",
+    "shipped_table",
+]
+
 _PER = 1_000_000
 _MAX_NAMES = 4096  # model names come from user input: caches and warnings stay bounded
 _log = logging.getLogger("llmtrace")
+_MODELS = frozenset({"ModelPrice", "PriceFile", "Provider", "Rates", "Tier"})
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+def __getattr__(name: str) -> Any:
+    # The pydantic models load on first use: the shipped table needs none of them (see _Shipped).
+    if name not in _MODELS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from llmtrace import _pricing_models
 
-
-class Rates(_Strict):
-    """Prices in USD per million tokens. A missing cache price is the input price."""
-
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
-    """Input tokens read from the prompt cache."""
-    cache_write: float | None = Field(default=None, ge=0)
-    """Input tokens written to the prompt cache (Anthropic: the 5-minute cache)."""
-    cache_write_1h: float | None = Field(default=None, ge=0)
-    """Input tokens written to Anthropic's 1-hour cache (default: the cache_write price)."""
-    reasoning: float | None = Field(default=None, ge=0)
-    """Reasoning output tokens, where priced apart (default: the output price)."""
-
-
-class Tier(_Strict):
-    """Prices for prompts longer than `above_input_tokens`; fields left out keep the base price."""
-
-    above_input_tokens: int = Field(gt=0)
-    input: float | None = Field(default=None, ge=0)
-    output: float | None = Field(default=None, ge=0)
-    cache_read: float | None = Field(default=None, ge=0)
-    cache_write: float | None = Field(default=None, ge=0)
-    cache_write_1h: float | None = Field(default=None, ge=0)
-    reasoning: float | None = Field(default=None, ge=0)
-
-
-class ModelPrice(Rates):
-    """List price of one model in USD per million tokens.
-
-    Example:
-        >>> ModelPrice(input=2.5, output=10, cache_read=1.25).cache_read
-        1.25
-    """
-
-    provider: str | None = None
-    """The price-table section the entry belongs to (shipped entries always name one)."""
-    tiers: tuple[Tier, ...] = ()
-    """Long-context prices, chosen by the call's total input tokens (cache reads and writes included)."""
-    fine_tuned: Rates | None = None
-    """Prices of fine-tuned copies (``ft:<model>:...``); without them a fine-tune costs the base price."""
-    aliases: tuple[str, ...] = ()
-    """Other exact names of this model (legacy, Azure or Bedrock spellings)."""
-    note: str | None = Field(default=None, alias="_note")
-
-    @field_validator("aliases")
-    @classmethod
-    def _lower(cls, aliases: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(a.strip().lower() for a in aliases)
-
-    @field_validator("tiers")
-    @classmethod
-    def _ascending(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
-        bounds = [t.above_input_tokens for t in tiers]
-        if bounds != sorted(set(bounds)):
-            raise ValueError("tiers must have distinct above_input_tokens, in ascending order")
-        return tiers
-
-
-class Provider(_Strict):
-    """A provider section: where its prices come from and when they were last checked."""
-
-    as_of: date
-    source: str = Field(pattern=r"^https://")
-    note: str | None = Field(default=None, alias="_note")
-
-
-class PriceFile(_Strict):
-    """The shipped table, or an override file in the same shape (where ``providers`` is optional)."""
-
-    note: str | None = Field(default=None, alias="_note")
-    providers: dict[str, Provider] = Field(default_factory=dict)
-    models: dict[str, ModelPrice]
-
-    @field_validator("models")
-    @classmethod
-    def _lower_names(cls, models: dict[str, ModelPrice]) -> dict[str, ModelPrice]:
-        return {name.strip().lower(): price for name, price in models.items()}
-
-    @model_validator(mode="after")
-    def _providers_declared(self) -> PriceFile:
-        if self.providers:
-            for name, price in self.models.items():
-                if price.provider not in self.providers:
-                    raise ValueError(f"model {name!r}: provider {price.provider!r} has no section")
-        return self
-
-
-_OVERRIDES: TypeAdapter[dict[str, ModelPrice]] = TypeAdapter(dict[str, ModelPrice])
+    value = getattr(_pricing_models, name)
+    globals()[name] = value
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,47 +69,80 @@ class Cost:
         return self.input_usd + self.output_usd
 
 
-@dataclass(frozen=True, slots=True)
+# _Rates and _Priced are plain classes: a dataclass costs ~1 ms at import (startup time).
 class _Rates:
     """Resolved per-million prices of one tier: every default already applied."""
 
-    input: float
-    output: float
-    cache_read: float
-    cache_write: float
-    cache_write_1h: float
-    reasoning: float | None
+    __slots__ = ("cache_read", "cache_write", "cache_write_1h", "input", "output", "reasoning")
+
+    def __init__(
+        self,
+        *,
+        input: float,
+        output: float,
+        cache_read: float,
+        cache_write: float,
+        cache_write_1h: float,
+        reasoning: float | None,
+    ) -> None:
+        self.input = input
+        self.output = output
+        self.cache_read = cache_read
+        self.cache_write = cache_write
+        self.cache_write_1h = cache_write_1h
+        self.reasoning = reasoning
 
 
-@dataclass(frozen=True, slots=True)
 class _Priced:
-    base: _Rates
-    tiers: tuple[tuple[int, _Rates], ...]
-    """(above_input_tokens, rates), the highest bound first."""
+    __slots__ = ("base", "tiers")
+
+    def __init__(self, base: _Rates, tiers: tuple[tuple[int, _Rates], ...]) -> None:
+        self.base = base
+        self.tiers = tiers
+        """(above_input_tokens, rates), the highest bound first."""
 
 
-def _rates(p: Rates) -> _Rates:
-    write = p.input if p.cache_write is None else p.cache_write
+_RATE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
+
+
+class _Shipped:
+    """An entry of the shipped table as read from prices.json: plain data, not validated at startup
+    (tests/core/test_pricing.py validates the file as strictly as an override file, and checks that
+    each entry prices exactly as its validated `ModelPrice` does)."""
+
+    __slots__ = ("aliases", "fields", "provider")
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = fields
+        self.aliases = tuple(a.strip().lower() for a in fields.get("aliases", ()))
+        self.provider: str | None = fields.get("provider")
+
+
+def _rates(p: Mapping[str, Any]) -> _Rates:
+    """`p`'s prices (a price's fields, as JSON or as dumped) with the defaults applied."""
+    # float() as pydantic's float fields do: a JSON 2 is 2.0.
+    given = {k: float(p[k]) for k in _RATE_FIELDS if p.get(k) is not None}
+    write = given.get("cache_write", given["input"])
     return _Rates(
-        input=p.input,
-        output=p.output,
-        cache_read=p.input if p.cache_read is None else p.cache_read,
+        input=given["input"],
+        output=given["output"],
+        cache_read=given.get("cache_read", given["input"]),
         cache_write=write,
-        cache_write_1h=write if p.cache_write_1h is None else p.cache_write_1h,
-        reasoning=p.reasoning,
+        cache_write_1h=given.get("cache_write_1h", write),
+        reasoning=given.get("reasoning"),
     )
 
 
-def _tier_rates(tier: Tier, base: ModelPrice) -> _Rates:
-    """`base` with the prices `tier` lists; a price left unset at both still means the input price."""
-    return _rates(base.model_copy(update=tier.model_dump(exclude={"above_input_tokens"}, exclude_none=True)))
-
-
-def _compile(price: ModelPrice, fine_tuned: bool) -> _Priced:
-    if fine_tuned and price.fine_tuned is not None:
-        return _Priced(_rates(price.fine_tuned), ())
-    tiers = tuple((t.above_input_tokens, _tier_rates(t, price)) for t in reversed(price.tiers))
-    return _Priced(_rates(price), tiers)
+def _compile(price: ModelPrice | _Shipped, fine_tuned: bool) -> _Priced:
+    fields = price.fields if isinstance(price, _Shipped) else price.model_dump()
+    if fine_tuned and fields.get("fine_tuned") is not None:
+        return _Priced(_rates(fields["fine_tuned"]), ())
+    tiers = []
+    for tier in reversed(fields.get("tiers") or ()):
+        # the base with the prices the tier lists; a price unset at both still means the input price
+        listed = {k: v for k, v in tier.items() if k in _RATE_FIELDS and v is not None}
+        tiers.append((int(tier["above_input_tokens"]), _rates({**fields, **listed})))
+    return _Priced(_rates(fields), tuple(tiers))
 
 
 # Model-name spellings, undone in this order by `_candidates`.
@@ -234,7 +190,9 @@ class PriceTable:
         0.00021
     """
 
-    def __init__(self, prices: Mapping[str, ModelPrice], aliases: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, prices: Mapping[str, ModelPrice | _Shipped], aliases: Mapping[str, str] | None = None
+    ) -> None:
         self._prices = {name.strip().lower(): price for name, price in prices.items()}
         self._names: dict[str, str] = {}
         for name, price in self._prices.items():
@@ -256,7 +214,11 @@ class PriceTable:
         match = self._match(model)
         if match is None:
             return None
+        from llmtrace._pricing_models import ModelPrice
+
         price = self._prices[match[0]]
+        if isinstance(price, _Shipped):
+            price = ModelPrice.model_validate(price.fields)
         if match[1] and price.fine_tuned is not None:
             return ModelPrice(**price.fine_tuned.model_dump(), provider=price.provider)
         return price
@@ -367,44 +329,35 @@ def _cost(usage: Usage, priced: _Priced) -> Cost:
     return Cost(input_usd, output_usd)
 
 
+def _shipped_json() -> bytes:
+    # Read by the package's loader, as importlib.resources would be, without its imports (~1 ms).
+    loader: Any = __spec__.loader
+    return loader.get_data(os.path.join(os.path.dirname(__file__), "prices.json"))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _shipped() -> dict[str, _Shipped]:
+    """The shipped entries by model name, as plain data (once per process)."""
+    table = json.loads(_shipped_json())
+    if not table.get("providers"):
+        raise ValueError("llmtrace: prices.json has no provider sections")
+    return {name.strip().lower(): _Shipped(fields) for name, fields in table["models"].items()}
+
+
 @functools.cache
 def shipped_table() -> PriceFile:
     """The price table shipped with llmtrace, validated (once per process)."""
-    text = resources.files("llmtrace").joinpath("prices.json").read_text("utf-8")
-    table = PriceFile.model_validate_json(text)
+    from llmtrace._pricing_models import PriceFile
+
+    table = PriceFile.model_validate_json(_shipped_json())
     if not table.providers:
         raise ValueError("llmtrace: prices.json has no provider sections")
     return table
 
 
 def default_prices() -> dict[str, ModelPrice]:
-    """The shipped prices by model name."""
+    """The shipped prices by model name, validated."""
     return dict(shipped_table().models)
-
-
-def _read_overrides(source: Mapping[str, Any] | str | Path) -> dict[str, ModelPrice]:
-    data: Any = source
-    if isinstance(source, (str, Path)):
-        path = Path(source).expanduser()
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except OSError as exc:
-            raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise ValueError(f"{str(path)!r} is not JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ValueError(f"expected a mapping of model name to prices, got {type(data).__name__}")
-    if "models" in data:
-        return PriceFile.model_validate(data).models
-    return {name.strip().lower(): price for name, price in _OVERRIDES.validate_python(data).items()}
-
-
-def _problem(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors()[:5]
-        )
-    return str(exc)
 
 
 def load_price_table(
@@ -421,14 +374,18 @@ def load_price_table(
     Raises:
         ConfigError: An override is unreadable or invalid; the message names the setting.
     """
-    prices = default_prices()
+    prices: dict[str, ModelPrice | _Shipped] = dict(_shipped())
     for setting, source in (("pricing_file", pricing_file), ("pricing", pricing)):
         if source is None:
             continue
+        from llmtrace import _pricing_models  # only for overrides: validating them needs the models
+
         try:
-            overrides = _read_overrides(source)
+            overrides = _pricing_models.read_overrides(source)
         except (ValueError, TypeError) as exc:  # ValidationError is a ValueError
-            raise ConfigError(f"llmtrace: invalid setting {setting!r}: {_problem(exc)}") from None
+            raise ConfigError(
+                f"llmtrace: invalid setting {setting!r}: {_pricing_models.problem(exc)}"
+            ) from None
         for name, price in overrides.items():
             shipped = prices.get(name)
             if shipped is not None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import llmtrace
-from llmtrace import _core, pricing
+from llmtrace import _core, _pricing_models, pricing
 from llmtrace._records import Usage
 from llmtrace.config import ConfigError, load_settings
 from llmtrace.instrumentors import REGISTRY
@@ -63,6 +66,53 @@ def test_shipped_names_are_unique_lowercase_and_resolve_to_themselves(table):
         assert table.resolve(name) == name
         for alias in price.aliases:
             assert table.resolve(alias) == name
+
+
+def test_shipped_file_passes_the_checks_an_override_file_gets():
+    # The same path as instrument(pricing_file=...) takes: a file in the shipped shape is a PriceFile.
+    path = Path(str(resources.files("llmtrace").joinpath("prices.json")))
+    assert _pricing_models.read_overrides(path) == pricing.shipped_table().models
+
+
+def _state(priced):
+    """A compiled price as plain values, with their types (a JSON 2 must have become 2.0)."""
+
+    def rates(r):
+        return [(slot, type(getattr(r, slot)).__name__, getattr(r, slot)) for slot in r.__slots__]
+
+    return rates(priced.base), [(above, rates(tier)) for above, tier in priced.tiers]
+
+
+def test_shipped_entries_read_as_plain_data_price_exactly_as_validated():
+    # instrument() reads prices.json without pydantic (startup time); each entry must compile to the
+    # same rates, tiers, fine-tuned rates, aliases and provider as its validated ModelPrice.
+    validated = pricing.shipped_table().models
+    plain = pricing._shipped()
+    assert list(plain) == list(validated)
+    for name, price in validated.items():
+        for fine_tuned in (False, True):
+            assert _state(pricing._compile(plain[name], fine_tuned)) == _state(
+                pricing._compile(price, fine_tuned)
+            ), name
+        assert (plain[name].aliases, plain[name].provider) == (price.aliases, price.provider), name
+        assert load_price_table().price_of(name) == price  # the model, on demand
+
+
+def test_instrument_loads_the_price_models_only_when_prices_are_given():
+    script = (
+        "import sys, llmtrace\n"
+        "handle = llmtrace.instrument(exporter='none', providers=[])\n"
+        "print('llmtrace._pricing_models' in sys.modules)\n"
+        "handle.uninstrument()\n"
+        "llmtrace.instrument(exporter='none', providers=[], pricing={'m': {'input': 1, 'output': 2}})\n"
+        "print('llmtrace._pricing_models' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMTRACE_", "OTEL_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_docs_list_every_priced_model_and_each_as_of():
