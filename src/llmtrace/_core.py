@@ -54,44 +54,45 @@ class Runtime:
 
 
 class Instruments:
-    """The GenAI client metrics, with the semconv bucket boundaries."""
+    """The GenAI client metrics, with the semconv bucket boundaries: the SDK's histograms from `meter`,
+    or those `create` makes (llmtrace's own aggregation, see _histograms.py)."""
 
     __slots__ = ("cost", "duration", "steps", "tokens", "ttfc")
 
-    def __init__(self, meter: Meter) -> None:
-        self.tokens: Histogram = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(sc.TOKEN_BUCKETS),
+    def __init__(self, meter: Meter | None, create: Callable[..., Any] | None = None) -> None:
+        def histogram(name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
+            if create is not None:
+                return create(name, unit, description, buckets)  # type: ignore[no-any-return]  # same record()
+            assert meter is not None
+            return meter.create_histogram(
+                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
+            )
+
+        self.tokens = histogram(
+            sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
         )
-        self.duration: Histogram = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+        self.duration = histogram(
+            sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.", sc.DURATION_BUCKETS
         )
-        self.ttfc: Histogram = meter.create_histogram(
+        self.ttfc = histogram(
             sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from the request to the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=list(sc.DURATION_BUCKETS),
+            "s",
+            "Time from the request to the first chunk of a streamed response.",
+            sc.DURATION_BUCKETS,
         )
         self.steps: dict[str, Histogram] = {
-            name: meter.create_histogram(
-                name, unit="s", description=description, explicit_bucket_boundaries_advisory=list(buckets)
-            )
+            name: histogram(name, "s", description, buckets)
             for name, description, buckets in (
                 (sc.METRIC_AGENT_DURATION, "Duration of agent invocations.", sc.AGENT_BUCKETS),
                 (sc.METRIC_TOOL_DURATION, "Duration of tool executions.", sc.DURATION_BUCKETS),
                 (sc.METRIC_WORKFLOW_DURATION, "Duration of workflows.", sc.WORKFLOW_BUCKETS),
             )
         }
-        self.cost: Histogram = meter.create_histogram(
+        self.cost = histogram(
             sc.METRIC_COST,
-            unit="USD",
-            description="Cost of GenAI operations in US dollars, from llmtrace's price table.",
-            explicit_bucket_boundaries_advisory=list(sc.COST_BUCKETS),
+            "USD",
+            "Cost of GenAI operations in US dollars, from llmtrace's price table.",
+            sc.COST_BUCKETS,
         )
 
 

@@ -22,6 +22,7 @@ from llmtrace import _semconv as sc
 from llmtrace.config import Settings
 
 if TYPE_CHECKING:
+    from llmtrace._histograms import Histograms
     from llmtrace._reliable_export import BoundedMetricExporter, ExportBudget
 
 SHUTDOWN_SECONDS = 2.0
@@ -90,20 +91,26 @@ def tracer_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) 
     return trace.get_tracer_provider(), True
 
 
-def meter_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) -> tuple[Any, bool]:
-    """(provider or None when metrics are off, created_by_us)."""
+def meter_provider(
+    settings: Settings, explicit: Any, *, budget: ExportBudget, readers: Sequence[Any] | None = None
+) -> tuple[Any, bool, Histograms | None]:
+    """(provider or None when metrics are off, created_by_us, llmtrace's own histograms for it or None).
+    With `readers`, a provider of llmtrace's own, not installed globally, is built with them."""
     if explicit is not None:
-        return explicit, False
+        return explicit, False, None
+    if readers is not None:
+        provider, histograms = _meter_provider(settings, readers)
+        budget.providers.append(provider)
+        return provider, True, histograms
     current = metrics.get_meter_provider()
     if not _is_unset(current):
-        return current, False
+        return current, False, None
     chosen = settings.metrics_exporter
     if chosen is None:
         env_off = os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none"
         chosen = "otlp" if settings.exporter == "otlp" and not env_off else "none"
     if chosen == "none":
-        return None, False
-    from opentelemetry.sdk.metrics import MeterProvider
+        return None, False, None
     from opentelemetry.sdk.metrics.export import (
         ConsoleMetricExporter,
         MetricExporter,
@@ -119,10 +126,20 @@ def meter_provider(settings: Settings, explicit: Any, *, budget: ExportBudget) -
 
         exporter = BoundedMetricExporter(LazyMetricExporter(settings.metrics_endpoint), budget)
     reader = PeriodicExportingMetricReader(exporter)  # type: ignore[arg-type]  # the wrapper is duck-typed
-    provider = MeterProvider(resource=_resource(settings), metric_readers=[reader])
+    provider, histograms = _meter_provider(settings, [reader])
     metrics.set_meter_provider(provider)
     budget.providers.append(provider)
-    return metrics.get_meter_provider(), True
+    return metrics.get_meter_provider(), True, histograms
+
+
+def _meter_provider(settings: Settings, readers: Sequence[Any]) -> tuple[Any, Histograms | None]:
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from llmtrace import _histograms
+    from llmtrace._version import __version__
+
+    scope = InstrumentationScope("llmtrace", __version__, sc.SCHEMA_URL)
+    return _histograms.provider(readers, _resource(settings), scope)
 
 
 def logger_provider(

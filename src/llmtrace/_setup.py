@@ -9,7 +9,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -119,6 +119,7 @@ def instrument(
     exporter: str | None = None,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    metric_readers: Sequence[Any] | None = None,
     logger_provider: Any = None,
     pricing: Mapping[str, ModelPrice | Mapping[str, Any]] | str | Path | None = None,
     **settings: Any,
@@ -134,6 +135,8 @@ def instrument(
             the TracerProvider, i.e. when the application has not installed one.
         tracer_provider: Use this TracerProvider instead of the global one.
         meter_provider: Use this MeterProvider instead of the global one.
+        metric_readers: Build a MeterProvider of llmtrace's own with these readers (a Prometheus or
+            in-memory reader, say) for llmtrace's metrics, instead of using the global one.
         logger_provider: Use this LoggerProvider (for evaluation events) instead of the global one.
         pricing: Extra or corrected model prices (USD per million tokens), or a JSON file of them;
             merged over the shipped table and ``pricing_file`` (see docs/pricing.md).
@@ -165,11 +168,13 @@ def instrument(
         raise ConfigError(
             f"llmtrace: invalid setting 'providers': unknown {unknown}; known: {sorted(REGISTRY)}"
         )
+    if meter_provider is not None and metric_readers is not None:
+        raise ConfigError("llmtrace: invalid setting 'metric_readers': give either it or meter_provider")
     # Raises ConfigError naming 'pricing' or 'pricing_file'.
     prices = load_price_table(pricing, pricing_file=config.pricing_file, model_aliases=config.model_aliases)
     if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return Handle(config, None, None, owned=False)  # the standard off switch: nothing is patched
-    if _handle is None and _creates_otlp(config, tracer_provider, meter_provider):
+    if _handle is None and _creates_otlp(config, tracer_provider, meter_provider or metric_readers):
         check_otlp_environment()  # the exporters read these variables: a bad URL fails here, not later
     with _lock:
         if _handle is not None:
@@ -182,11 +187,15 @@ def instrument(
         # Exit and flushes bounded for all the providers created here, traces first.
         budget = ExportBudget(_export.shutdown_seconds(config))
         tp, owned_tp = _export.tracer_provider(config, tracer_provider, budget=budget)
-        mp, owned_mp = _export.meter_provider(config, meter_provider, budget=budget)
-        tracer = tp.get_tracer("llmtrace", __version__, schema_url=sc.SCHEMA_URL)
-        instruments = (
-            Instruments(mp.get_meter("llmtrace", __version__, schema_url=sc.SCHEMA_URL)) if mp else None
+        mp, owned_mp, histograms = _export.meter_provider(
+            config, meter_provider, budget=budget, readers=metric_readers
         )
+        tracer = tp.get_tracer("llmtrace", __version__, schema_url=sc.SCHEMA_URL)
+        instruments = None
+        if histograms is not None:  # llmtrace built the provider: it aggregates its histograms itself
+            instruments = Instruments(None, histograms.create)
+        elif mp is not None:
+            instruments = Instruments(mp.get_meter("llmtrace", __version__, schema_url=sc.SCHEMA_URL))
         lp, owned_lp = _export.logger_provider(config, logger_provider, create=owned_tp, budget=budget)
         logger = lp.get_logger("llmtrace", __version__, schema_url=sc.SCHEMA_URL) if lp else None
         _context_processor.active = True
