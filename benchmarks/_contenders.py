@@ -354,23 +354,30 @@ class Llmtrace(Contender):
     name = "llmtrace"
     agent_tracing = "llmtrace.agent / llmtrace.tool"
 
-    def __init__(self, metrics: bool = True) -> None:
+    def __init__(self, metrics: bool = True, own: bool = False) -> None:
         super().__init__()
         self.metrics = metrics
+        self.own = own
         self.handle: Any = None
 
     def instrument(self, env: Env, case: Case) -> None:
-        self.handle = self.start(env.tracer_provider, env.meter_provider if self.metrics else None, case)
+        if self.own:  # llmtrace builds the MeterProvider (its default) with a reader like the others'
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+            self.handle = self.start(env.tracer_provider, None, case, readers=[InMemoryMetricReader()])
+        else:
+            self.handle = self.start(env.tracer_provider, env.meter_provider if self.metrics else None, case)
         self.env = env
 
     @staticmethod
-    def start(tracer_provider: Any, meter_provider: Any, case: Case) -> Any:
+    def start(tracer_provider: Any, meter_provider: Any, case: Case, readers: Any = None) -> Any:
         import llmtrace
 
         return llmtrace.instrument(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
-            metrics_exporter="none",  # only used when meter_provider is None: metrics off
+            metric_readers=readers,
+            metrics_exporter="none",  # only used when neither is given: metrics off
             capture_content=case.capture,
             raise_internal_errors=True,  # same cost on the happy path; a bug must not look "cheap"
         )
@@ -541,6 +548,8 @@ CONTENDER_TYPES: dict[str, type[Contender]] = {
 def contender(name: str) -> Contender:
     if name == "llmtrace-nometrics":
         return Llmtrace(metrics=False)
+    if name == "llmtrace-ownmetrics":
+        return Llmtrace(own=True)
     return CONTENDER_TYPES[name]()
 
 

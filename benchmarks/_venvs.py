@@ -51,7 +51,7 @@ ENVS: dict[str, list[str]] = {
 }
 
 
-SHARED = {"llmtrace-nometrics": "llmtrace"}
+SHARED = {"llmtrace-nometrics": "llmtrace", "llmtrace-ownmetrics": "llmtrace"}
 """Contenders that run in another contender's environment (the same llmtrace, set up differently)."""
 
 

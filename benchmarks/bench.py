@@ -147,11 +147,16 @@ class Bench:
         self.floor_tracer = self.tracer_provider.get_tracer("bench.floor")
         self.switch_ns: list[int] = []  # instrument() + uninstrument() wall time, per llmtrace batch
 
-    def instrument(self, capture: bool, tracer_provider: Any = None, metrics: bool = True) -> llmtrace.Handle:
+    def instrument(
+        self, capture: bool, tracer_provider: Any = None, metrics: bool = True, own: bool = False
+    ) -> llmtrace.Handle:
+        """llmtrace on this bench's providers; with `own`, on a MeterProvider llmtrace builds itself (its
+        default) with an in-memory reader like this bench's."""
         return llmtrace.instrument(
             tracer_provider=tracer_provider or self.tracer_provider,
-            meter_provider=self.meter_provider if metrics else None,
-            metrics_exporter="none",  # only used when meter_provider is None: metrics off
+            meter_provider=self.meter_provider if metrics and not own else None,
+            metric_readers=[InMemoryMetricReader()] if own else None,
+            metrics_exporter="none",  # only used when neither is given: metrics off
             capture_content=capture,
             raise_internal_errors=True,  # same cost on the happy path; a bug must not look "cheap"
         )

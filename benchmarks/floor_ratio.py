@@ -9,7 +9,9 @@
 ``floor`` is bench.py's: the bare call inside one hand-made span with llmtrace's name, kind and attributes.
 ``floor+metrics`` adds what llmtrace records per call to a MeterProvider, recorded by hand: the duration,
 the input and output token counts and the cost histograms with the same attributes. It is the floor of
-llmtrace with metrics on (``llmtrace``), as ``floor`` is the floor of ``llmtrace-nometrics``.
+llmtrace with metrics on (``llmtrace``: the application's MeterProvider, the SDK aggregates;
+``llmtrace-ownmetrics``: a MeterProvider llmtrace builds, as by default, which aggregates its histograms
+itself), as ``floor`` is the floor of ``llmtrace-nometrics``.
 
 One process runs every contender under ``valgrind --tool=callgrind --dump-before=os_getppid*``: each
 contender's N calls are fenced by ``os.getppid()`` calls, so callgrind writes their count to a file of its
@@ -29,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-CONTENDERS = ("bare", "floor", "floor+metrics", "llmtrace-nometrics", "llmtrace")
+CONTENDERS = ("bare", "floor", "floor+metrics", "llmtrace-nometrics", "llmtrace", "llmtrace-ownmetrics")
 
 
 CHUNK_CONTENDERS = ("bare", "llmtrace-nometrics", "llmtrace")
@@ -164,7 +166,12 @@ def worker(scenario: str, calls: int, capture: bool, unsampled: bool) -> None:
         return chunks
 
     for name in CONTENDERS:
-        handle = b.instrument(capture, metrics=name == "llmtrace") if "llmtrace" in name else None
+        own = name == "llmtrace-ownmetrics"
+        handle = (
+            b.instrument(capture, metrics=name != "llmtrace-nometrics", own=own)
+            if "llmtrace" in name
+            else None
+        )
         fn: Any = floor_metrics if name == "floor+metrics" else b.contender(case, name)
         for _ in range(30):
             fn()
@@ -236,7 +243,11 @@ def main() -> None:
     print(f"{title}: instructions per call, {args.calls} calls")
     print("| contender | per call | added | x its floor's added |")
     print("|---|---|---|---|")
-    floors = {"llmtrace-nometrics": "floor", "llmtrace": "floor+metrics"}
+    floors = {
+        "llmtrace-nometrics": "floor",
+        "llmtrace": "floor+metrics",
+        "llmtrace-ownmetrics": "floor+metrics",
+    }
     for name in CONTENDERS:
         added = totals[name] - bare
         floor = floors.get(name)

@@ -42,13 +42,14 @@ CONTENDERS = (
     "bare",
     "floor",
     "llmtrace",
+    "llmtrace-ownmetrics",
     "llmtrace-nometrics",
     "openllmetry",
     "openinference",
     "otel-genai",
     "otel-openai-v2",
 )
-OURS = ("llmtrace", "llmtrace-nometrics")
+OURS = ("llmtrace", "llmtrace-ownmetrics", "llmtrace-nometrics")
 NO_METRICS = "llmtrace-nometrics"
 PEER_NAMES = ("openllmetry", "openinference", "otel-genai", "otel-openai-v2")
 SCENARIOS = ("chat", "stream", "stream500", "anthropic", "anthropic_stream", "embeddings", "agent")
