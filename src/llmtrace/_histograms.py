@@ -21,7 +21,7 @@ from time import time_ns
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.metrics import Histogram as SDKHistogram
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -37,6 +37,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.metrics.view import DefaultAggregation, ExplicitBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import INVALID_SPAN_CONTEXT
+from opentelemetry.trace import propagation as trace_propagation
 from opentelemetry.util.types import AttributeValue
 
 from llmtrace._safety import internal_error
@@ -48,6 +50,8 @@ CARDINALITY_LIMIT = 2000
 _OVERFLOW: dict[str, AttributeValue] = {"otel.metric.overflow": True}
 _OVERFLOW_KEY = frozenset(_OVERFLOW.items())
 _INF = math.inf
+# The key under which the API keeps the current span (private; get_current_span() if it goes).
+_SPAN_KEY: str | None = getattr(trace_propagation, "_SPAN_KEY", None)
 
 Attributes = Mapping[str, AttributeValue]
 
@@ -118,8 +122,11 @@ class FastHistogram:
         index = bisect_left(self.bounds, amount)
         exemplar = None
         if self._exemplars != "always_off":
-            span_context = trace.get_current_span(context).get_span_context()
-            if span_context.trace_flags.sampled or self._exemplars == "always_on":
+            span: Any = (
+                (context or get_current()).get(_SPAN_KEY) if _SPAN_KEY else trace.get_current_span(context)
+            )
+            span_context = span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
+            if span_context.trace_flags & 1 or self._exemplars == "always_on":  # 1: sampled
                 exemplar = (amount, time_ns(), attributes, span_context if span_context.is_valid else None)
         with self._lock:
             for series in self._series:
