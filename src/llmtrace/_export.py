@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -99,12 +100,16 @@ def meter_provider(
     if explicit is not None:
         return explicit, False, None
     if readers is not None:
-        provider, histograms = _meter_provider(settings, readers)
-        budget.providers.append(provider)
-        return provider, True, histograms
+        key = tuple(readers)  # a reader registers with one provider only: the same ones get the same
+        built = _for_readers.get(key)
+        if built is None:
+            built = _for_readers[key] = _meter_provider(settings, readers)
+            budget.providers.append(built[0])
+        return built[0], True, built[1]
     current = metrics.get_meter_provider()
     if not _is_unset(current):
-        return current, False, None
+        # One llmtrace built before (instrument() again after uninstrument()): it still aggregates.
+        return current, False, _built.get(current)
     chosen = settings.metrics_exporter
     if chosen is None:
         env_off = os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none"
@@ -128,8 +133,16 @@ def meter_provider(
     reader = PeriodicExportingMetricReader(exporter)  # type: ignore[arg-type]  # the wrapper is duck-typed
     provider, histograms = _meter_provider(settings, [reader])
     metrics.set_meter_provider(provider)
+    if histograms is not None:
+        _built[provider] = histograms
     budget.providers.append(provider)
     return metrics.get_meter_provider(), True, histograms
+
+
+_built: weakref.WeakKeyDictionary[Any, Histograms] = weakref.WeakKeyDictionary()
+"""The global MeterProvider llmtrace built, and its histograms."""
+_for_readers: dict[tuple[Any, ...], tuple[Any, Histograms | None]] = {}
+"""The MeterProviders llmtrace built for instrument(metric_readers=...), by their readers."""
 
 
 def _meter_provider(settings: Settings, readers: Sequence[Any]) -> tuple[Any, Histograms | None]:

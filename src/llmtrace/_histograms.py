@@ -232,7 +232,11 @@ class Histograms:
             reader._collect = self._collector(number, inner)  # type: ignore[assignment]
 
     def create(self, name: str, unit: str, description: str, bounds: Sequence[float]) -> FastHistogram:
-        """A histogram collected by every reader of the provider."""
+        """The histogram `name` collected by every reader of the provider (the same one each time: after
+        uninstrument() and instrument() again, its points go on)."""
+        for histogram in self.histograms:
+            if histogram.name == name:
+                return histogram
         histogram = FastHistogram(
             name, unit, description, bounds, deltas=self._deltas, exemplars=self._exemplars
         )

@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import llmtrace
+from helpers import metric_points
 from llmtrace import _core, _histograms, decorators
 from llmtrace._histograms import FastHistogram
 from replay import openai_client
@@ -302,3 +303,61 @@ def test_each_reader_has_its_own_delta_series():
     assert again_delta.data.data_points[0].count == 1
     assert again_delta.data.data_points[0].start_time_unix_nano == 1  # continues from the last collection
     assert again_cumulative.data.data_points[0].count == 2
+
+
+AGAIN = """
+import io
+import llmtrace
+from llmtrace import _core
+from replay import openai_client
+[cassette] = args
+
+def chat():
+    client, _ = openai_client(cassette, interactions=[0])
+    client.chat.completions.create(model="gpt-3.5-turbo", messages=[{"role": "user", "content": "hi"}])
+
+real, sys.stderr = sys.stderr, io.StringIO()  # where the console metric exporter llmtrace builds writes
+kinds = []
+for _ in range(2):  # the MeterProvider llmtrace installs globally stays: the second run finds it
+    handle = llmtrace.instrument(exporter="none", metrics_exporter="console", providers=["openai"])
+    kinds.append(type(_core.RUNTIME.metrics.duration).__name__)
+    chat()
+    handle.uninstrument()  # the first flushes (llmtrace built the provider then)
+from opentelemetry import metrics
+metrics.get_meter_provider().force_flush()
+written, sys.stderr = sys.stderr.getvalue(), real
+decoder, at, collections = json.JSONDecoder(), 0, []
+while written[at:].strip():
+    document, at = decoder.raw_decode(written, at + len(written[at:]) - len(written[at:].lstrip()))
+    collections.append([
+        point["count"]
+        for rm in document["resource_metrics"] for sm in rm["scope_metrics"] for m in sm["metrics"]
+        if m["name"] == "gen_ai.client.operation.duration" for point in m["data"]["data_points"]
+    ])
+print(json.dumps({"kinds": kinds, "collections": collections}))
+"""
+
+
+def test_instrument_again_goes_on_aggregating_in_the_provider_it_built():
+    from scenarios import SCRIPT, run_script
+
+    tests_dir = str(Path(__file__).resolve().parent.parent)
+    found = run_script(SCRIPT + AGAIN, tests_dir, str(CHAT), drop_env=("OTEL_", "LLMTRACE_"))
+    assert found["kinds"] == ["FastHistogram", "FastHistogram"]
+    assert found["collections"] == [[1], [2]]  # one cumulative series across both runs, not two
+
+
+def test_the_same_readers_given_again_keep_their_provider():
+    reader = InMemoryMetricReader()
+    providers = []
+    for _ in range(2):
+        handle = llmtrace.instrument(
+            metric_readers=[reader], providers=["openai"], raise_internal_errors=True
+        )
+        providers.append(handle.meter_provider)
+        client, _ = openai_client(CHAT, interactions=[0])
+        client.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+        llmtrace.uninstrument()
+    assert providers[0] is providers[1]
+    points = metric_points(reader)["gen_ai.client.operation.duration"]
+    assert [p.count for p in points] == [2]
