@@ -284,6 +284,10 @@ class Contender:
     def kit(self, case: Case, floor: list[SpanSpec]) -> Kit:
         return Kit()
 
+    def metric_names(self, env: Env) -> list[str]:
+        """The metrics recorded so far (reported)."""
+        return env.metric_names()
+
     def wrap_llm(self, call: Callable[[], int], floor: list[SpanSpec]) -> Callable[[], int]:
         return call
 
@@ -359,12 +363,14 @@ class Llmtrace(Contender):
         self.metrics = metrics
         self.own = own
         self.handle: Any = None
+        self.reader: Any = None
 
     def instrument(self, env: Env, case: Case) -> None:
         if self.own:  # llmtrace builds the MeterProvider (its default) with a reader like the others'
             from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-            self.handle = self.start(env.tracer_provider, None, case, readers=[InMemoryMetricReader()])
+            self.reader = InMemoryMetricReader()
+            self.handle = self.start(env.tracer_provider, None, case, readers=[self.reader])
         else:
             self.handle = self.start(env.tracer_provider, env.meter_provider if self.metrics else None, case)
         self.env = env
@@ -392,6 +398,13 @@ class Llmtrace(Contender):
         import llmtrace
 
         return Kit(lambda name: llmtrace.agent(name=name), lambda name: llmtrace.tool(name=name))
+
+    def metric_names(self, env: Env) -> list[str]:
+        if not self.own:
+            return env.metric_names()
+        data = self.reader.get_metrics_data()
+        scopes = data.resource_metrics[0].scope_metrics if data else []
+        return sorted({metric.name for scope in scopes for metric in scope.metrics})
 
 
 class Instrumentors(Contender):
@@ -629,7 +642,7 @@ class Runner:
                 for s in spans[-prepared.spans_per_call :]
                 for v in (s.attributes or {}).values()
             ) or any(CONTENT_MARK in str(e.attributes) for s in spans for e in s.events)
-            info["metrics"] = env.metric_names()
+            info["metrics"] = c.metric_names(env)
             if case.sampled and prepared.spans_per_call == 0:
                 raise RuntimeError(f"{c.name} {case.label}: no span")
         gc.collect()
