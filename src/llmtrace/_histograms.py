@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
@@ -85,7 +86,7 @@ class _Series:
 class FastHistogram:
     """A histogram with ``record(amount, attributes, context)`` as the API's, aggregated in place."""
 
-    __slots__ = ("_exemplars", "_lock", "_series", "bounds", "description", "name", "unit")
+    __slots__ = ("__weakref__", "_exemplars", "_lock", "_series", "bounds", "description", "name", "unit")
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class FastHistogram:
         self._series = tuple(_Series(delta) for delta in deltas)
         self._exemplars = exemplars
         self._lock = threading.Lock()
+        _alive.add(self)
 
     def record(
         self, amount: float, attributes: Attributes | None = None, context: Context | None = None
@@ -194,6 +196,19 @@ class FastHistogram:
             unit=self.unit,
             data=Histogram(data_points=data, aggregation_temporality=temporality),
         )
+
+
+_alive: weakref.WeakSet[FastHistogram] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    # A lock held by another thread at fork time stays held in the child: its first record would hang.
+    for histogram in list(_alive):
+        histogram._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _exemplars(point: _Point) -> list[Any]:

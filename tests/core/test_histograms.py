@@ -8,6 +8,8 @@ point to (each run makes its own spans)."""
 from __future__ import annotations
 
 import math
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -361,3 +363,16 @@ def test_the_same_readers_given_again_keep_their_provider():
     assert providers[0] is providers[1]
     points = metric_points(reader)["gen_ai.client.operation.duration"]
     assert [p.count for p in points] == [2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX only")
+def test_a_child_forked_while_a_lock_is_held_can_still_record():
+    histogram = fast()
+    with histogram._lock:  # another thread (the metric reader collecting) holds it at fork time
+        pid = os.fork()
+        if pid == 0:  # the child: a record that waited on the inherited lock would hang; alarm ends it
+            signal.alarm(5)
+            histogram.record(1, {"k": "v"})
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
