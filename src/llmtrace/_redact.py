@@ -184,14 +184,21 @@ def is_content(key: str) -> bool:
     return key in JSON_KEYS or key in TEXT_KEYS or key.startswith(sc.GEN_AI_PROMPT_VARIABLE_PREFIX)
 
 
+_CONTENT_KEYS = JSON_KEYS | TEXT_KEYS
+
+
 def content_size(attributes: Mapping[str, Any] | None) -> int:
     """Characters of content among `attributes` (a dict, or a span's attributes)."""
     if not attributes:
         return 0
     total = 0
+    # is_content, inlined: a call per key would cost more than the check
+    keys, prefix = _CONTENT_KEYS, sc.GEN_AI_PROMPT_VARIABLE_PREFIX
     for key, value in attributes.items():
-        if is_content(key):
-            if isinstance(value, (list, tuple)):
+        if key in keys or key.startswith(prefix):
+            if type(value) is str:
+                total += len(value)
+            elif isinstance(value, (list, tuple)):
                 total += sum(len(str(v)) for v in value)
             else:
                 total += len(str(value))
@@ -243,8 +250,37 @@ def _omitted(count: int) -> dict[str, Any]:
     return {"role": "llmtrace", "parts": [{"type": "text", "content": f"[{count} earlier omitted]"}]}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+class _Probe:
+    def __str__(self) -> str:
+        return "probe ü"
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))``, built once.
+
+    json.dumps builds a new encoder on every call and its Python layers cost as much as encoding a
+    short conversation; the C encoder it ends in is built here once, without the circular-reference
+    check (a self-referencing value then raises RecursionError, not ValueError). Used only if it
+    encodes a probe exactly as the standard encoder does, else the standard encoder's ``encode``."""
+    standard = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C encoder (another Python implementation)
+        return standard
+    try:
+        encode = make(None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        probe = [{"k\n": 'ü\t"\\\x00', 1: [2.5, None, True, -0.0, float("nan"), _Probe()]}, (), {}]
+        if "".join(encode(probe, 0)) != standard(probe):
+            return standard
+    except Exception:  # another signature
+        return standard
+
+    def dumps(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return dumps
+
+
+_dumps = _encoder()
 
 
 def _cleaner(steps: list[Callable[[str], str]]) -> Callable[[str], str]:
@@ -322,16 +358,17 @@ def content_attributes(
             continue
         text: AttributeValue | None
         if key in JSON_KEYS:
-            tree = _parsed(value)
-            text = None
+            tree = _parsed(value) if isinstance(value, str) else value
             if rules.clean is None:
                 # No string in a document is longer than the document: when all of it fits one
                 # string's limit (and the budget), clipping string by string would change nothing.
-                whole = _dumps(tree)
-                if len(whole) <= min(rules.limit, budget):
-                    text = whole
-            if text is None:
-                text = rules.fit(rules.prepare(tree, state), min(4 * rules.limit, budget), state)
+                text = _dumps(tree)
+                size = len(text)
+                if size <= rules.limit and size <= budget:
+                    out[key] = text
+                    budget -= size
+                    continue
+            text = rules.fit(rules.prepare(tree, state), min(4 * rules.limit, budget), state)
             size = len(text) if text is not None else 0
         else:
             text, size = _text(rules, value, budget, state)

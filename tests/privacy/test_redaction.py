@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import platform
 import re
 from typing import Any
 
@@ -381,3 +382,27 @@ def test_documents_within_the_limit_come_out_as_the_clipping_path_makes_them(lim
             assert content_attributes(content, plain, budget_used) == content_attributes(
                 content, forced, budget_used
             )
+
+
+def test_content_json_is_what_json_dumps_makes():
+    """Content documents are encoded by a C encoder built once: byte for byte what ``json.dumps`` with
+    the same options makes, for every JSON type, non-ASCII and escaped text, keys that are not strings
+    and objects recorded as their ``str``."""
+    documents: list[Any] = [
+        [{"role": "user", "parts": [{"type": "text", "content": 'héllo\n\t"quoted" \\ \x00 \u2028 🌍'}]}],
+        {"a": [1, -2.5, 1e300, float("inf"), float("-inf"), float("nan"), True, False, None, (3, "x")]},
+        {7: "int key", 2.5: "float key", True: "bool key", None: "null key"},
+        [_Opaque(), {"nested": [[[{"deep": _Opaque()}]]]}, {}, [], ""],
+        "a bare string ü",
+        12345678901234567890,
+    ]
+    for document in documents:
+        assert _redact._dumps(document) == json.dumps(
+            document, ensure_ascii=False, default=str, separators=(",", ":")
+        )
+    if platform.python_implementation() == "CPython":  # the C encoder is there: it must be the one used
+        assert _redact._dumps.__qualname__ == "_encoder.<locals>.dumps"
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(RecursionError):  # no circular-reference check: it fails as deep recursion
+        _redact._dumps(loop)

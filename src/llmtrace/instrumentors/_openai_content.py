@@ -34,10 +34,10 @@ def output_finish_reason(reason: str | None) -> str:
 
 
 def _content_parts(content: Any) -> list[Part]:
-    if content is None:
-        return []
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
+    if content is None:
+        return []
     parts: list[Part] = []
     for raw in content if isinstance(content, Iterable) else [content]:
         item = as_dict(raw)
@@ -105,7 +105,7 @@ def chat_input_messages(messages: Any) -> list[Message]:
     """Chat Completions ``messages`` in the order sent (system messages stay in the history)."""
     result: list[Message] = []
     for raw in listed(messages):
-        message = as_dict(raw)
+        message = raw if type(raw) is dict else as_dict(raw)  # only read: a plain dict needs no copy
         role = str(message.get("role", "user"))
         if role in ("tool", "function"):
             parts: list[Part] = [
@@ -116,7 +116,9 @@ def chat_input_messages(messages: Any) -> list[Message]:
                 }
             ]
         else:
-            parts = _content_parts(message.get("content")) + _tool_call_parts(message)
+            parts = _content_parts(message.get("content"))
+            if message.get("tool_calls") or message.get("function_call"):
+                parts += _tool_call_parts(message)
         entry: Message = {"role": role, "parts": parts}
         if message.get("name") and role != "function":
             entry["name"] = message["name"]
@@ -128,7 +130,9 @@ def chat_output_message(message: Any, finish_reason: str | None) -> Message:
     """One choice's message (an SDK model or an accumulated dict) as an output message."""
     # an SDK model's own field values: the fields read here need no model_dump() of the whole message
     data = fields_of(message) if isinstance(message, BaseModel) else as_dict(message)
-    parts = _content_parts(data.get("content")) + _tool_call_parts(data)
+    parts = _content_parts(data.get("content"))
+    if data.get("tool_calls") or data.get("function_call"):
+        parts += _tool_call_parts(data)
     if data.get("refusal"):
         parts.append({"type": "text", "content": data["refusal"]})
     role = data.get("role") or "assistant"
@@ -138,6 +142,8 @@ def chat_output_message(message: Any, finish_reason: str | None) -> Message:
 def tool_definitions(tools: Any, functions: Any = None) -> list[dict[str, Any]]:
     """Chat or Responses tool params as definitions (the core trims them to type and name by default)."""
     result: list[dict[str, Any]] = []
+    if tools is None and functions is None:  # most calls
+        return result
     for raw in listed(tools):
         tool = as_dict(raw)
         nested = tool.get("function")
