@@ -147,9 +147,15 @@ def start_call(
                 sc.GEN_AI_SYSTEM_INSTRUCTIONS: request.system_instructions,
                 sc.GEN_AI_TOOL_DEFINITIONS: request.tool_definitions,
             }
-            before = _redact.content_size(attributes)  # prompt variables
+            # content already on the span: prompt variables, a query among the parameters (the other
+            # attributes set above never hold content)
+            before = _redact.content_size(attributes if prompt is not None else request.params)
             added = _redact.content_attributes(content, settings, before)
-            span.set_attributes(added)
+            if len(added) == 1:  # the usual case: set_attribute costs half of set_attributes
+                ((key, value),) = added.items()
+                span.set_attribute(key, value)
+            elif added:
+                span.set_attributes(added)
             # kept, so the response's content is fitted without re-reading the span's attributes
             request.content_chars = before + _redact.content_size(added)
     return call
