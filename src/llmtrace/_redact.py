@@ -222,10 +222,11 @@ class Policy:
         """`value` with every string cleaned and clipped (objects become their ``str``)."""
         return _clip(value, self.limit, self.clean, state)
 
-    def fit(self, tree: Any, total: int, state: list[bool]) -> str | None:
-        """The JSON of a prepared `tree` in at most `total` characters (None: not even a marker fits):
-        oldest list items go first, then strings are clipped shorter."""
-        text = _dumps(tree)
+    def fit(self, tree: Any, total: int, state: list[bool], text: str | None = None) -> str | None:
+        """The JSON of a prepared `tree` (`text`, when already known) in at most `total` characters
+        (None: not even a marker fits): oldest list items go first, then strings are clipped shorter."""
+        if text is None:
+            text = _dumps(tree)
         if len(text) <= total:
             return text
         state[0] = True
@@ -359,16 +360,22 @@ def content_attributes(
         text: AttributeValue | None
         if key in JSON_KEYS:
             tree = _parsed(value) if isinstance(value, str) else value
+            whole = None
             if rules.clean is None:
                 # No string in a document is longer than the document: when all of it fits one
                 # string's limit (and the budget), clipping string by string would change nothing.
-                text = _dumps(tree)
-                size = len(text)
+                whole = _dumps(tree)
+                size = len(whole)
                 if size <= rules.limit and size <= budget:
-                    out[key] = text
+                    out[key] = whole
                     budget -= size
                     continue
-            text = rules.fit(rules.prepare(tree, state), min(4 * rules.limit, budget), state)
+            clipped = [False]
+            prepared = rules.prepare(tree, clipped)
+            if clipped[0]:  # a string was clipped: the document is not the one dumped
+                whole = None
+                state[0] = True
+            text = rules.fit(prepared, min(4 * rules.limit, budget), state, whole)
             size = len(text) if text is not None else 0
         else:
             text, size = _text(rules, value, budget, state)

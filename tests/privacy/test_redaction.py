@@ -359,7 +359,8 @@ class _Opaque:
 @pytest.mark.parametrize("limit", [64, 200, 1000])
 def test_documents_within_the_limit_come_out_as_the_clipping_path_makes_them(limit):
     """With no scrubber or hook, a document shorter than one string's limit skips the string-by-string
-    pass: what it records must be exactly what that pass records (a no-op hook forces the pass)."""
+    pass, and a longer one whose strings all fit is not dumped again after it: what they record must be
+    exactly what that pass records (a no-op hook forces the pass and the second dump)."""
     from llmtrace._redact import content_attributes
     from llmtrace.config import load_settings
 
@@ -375,6 +376,8 @@ def test_documents_within_the_limit_come_out_as_the_clipping_path_makes_them(lim
         '[{"role":"user","parts":[{"type":"text","content":"given as JSON text"}]}]',
         [{"role": "user", "parts": [{"type": "text", "content": "x" * (limit - 60)}]}],
         [{"role": "user", "parts": [{"type": "text", "content": "x" * (limit + 1)}]}],
+        [{"role": "user", "parts": [{"type": "text", "content": f"message {i}"}]} for i in range(40)],
+        [{"role": "user", "parts": [{"type": "text", "content": "y" * (limit - i)}]} for i in range(3)],
     ]
     for document in documents:
         for budget_used in (None, {"gen_ai.input.messages": "y" * (plain.max_span_content_length - 100)}):
