@@ -311,7 +311,10 @@ def _clip(node: Any, limit: int, clean: Callable[[str], str] | None, state: list
             return node[:limit] + TRUNCATED
         return node
     if isinstance(node, dict):
-        return {k: v if _vocabulary(k, v) else _clip(v, limit, clean, state) for k, v in node.items()}
+        return {
+            k: v if k in _SCHEMA and _vocabulary(v) else _clip(v, limit, clean, state)
+            for k, v in node.items()
+        }
     if isinstance(node, (list, tuple)):
         return [_clip(v, limit, clean, state) for v in node]
     if node is None or isinstance(node, (bool, int, float)):
@@ -319,8 +322,19 @@ def _clip(node: Any, limit: int, clean: Callable[[str], str] | None, state: list
     return _clip(str(node), limit, clean, state)
 
 
-def _vocabulary(key: Any, value: Any) -> bool:
-    return key in _SCHEMA and isinstance(value, str) and _WORD.fullmatch(value) is not None
+_WORDS: dict[str, bool] = {}
+"""`_vocabulary`'s answers: the same few values ("text", "user", "stop") come in every document."""
+
+
+def _vocabulary(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 101:  # (the longest `_WORD`)
+        return False
+    known = _WORDS.get(value)
+    if known is None:
+        known = _WORD.fullmatch(value) is not None
+        if len(_WORDS) < 1024 and type(value) is str:  # bounded: the values come from the application
+            _WORDS[value] = known
+    return known
 
 
 _last: tuple[Any, Policy | None] = (None, None)

@@ -409,3 +409,22 @@ def test_content_json_is_what_json_dumps_makes():
     loop.append(loop)
     with pytest.raises(RecursionError):  # no circular-reference check: it fails as deep recursion
         _redact._dumps(loop)
+
+
+def test_schema_words_come_from_the_cache_as_the_pattern_answers():
+    """Values under schema keys ("type", "role"...) are left to the hook only when they are schema words;
+    the answers are cached (bounded, short exact strings only) and must be the pattern's."""
+    values = ["text", "user", "image/png", "Text", "tool_call", "two words", "", "a" * 40 + "/" + "b" * 60]
+    values += ["a" * 40 + "/" + "b" * 61, "a" * 41, "x@y.com", "[REDACTED]", _Str("text"), 3, None]
+    for _ in range(2):  # computed, then cached
+        for value in values:
+            expected = isinstance(value, str) and _redact._WORD.fullmatch(value) is not None
+            assert _redact._vocabulary(value) is expected, value
+    for n in range(3000):
+        _redact._vocabulary(f"word_{n}")
+    assert len(_redact._WORDS) <= 1024
+    assert all(type(word) is str and len(word) <= 101 for word in _redact._WORDS)
+
+
+class _Str(str):
+    pass
