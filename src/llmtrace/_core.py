@@ -142,14 +142,16 @@ def start_call(
                     {"type": t.get("type", "function"), "name": t.get("name")}
                     for t in request.tool_definitions
                 ]
-            content = {
+            content: dict[str, Any] = {
                 sc.GEN_AI_INPUT_MESSAGES: request.input_messages,
                 sc.GEN_AI_SYSTEM_INSTRUCTIONS: request.system_instructions,
                 sc.GEN_AI_TOOL_DEFINITIONS: request.tool_definitions,
             }
-            # content already on the span: prompt variables, a query among the parameters (the other
-            # attributes set above never hold content)
-            before = _redact.content_size(attributes if prompt is not None else request.params)
+            if request.query is not None:
+                content[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = request.query
+            # content already on the span: prompt variables (the other attributes set above never
+            # hold content)
+            before = _redact.content_size(attributes) if prompt is not None else 0
             added = _redact.content_attributes(content, settings, before)
             if len(added) == 1:  # the usual case: set_attribute costs half of set_attributes
                 ((key, value),) = added.items()

@@ -60,6 +60,8 @@ class LLMRequest:
     set by the core when the span records content; an accumulator keeps no more (0: none)."""
     prompt: Any = None
     """The `PromptRef` the call was made under (set by the core)."""
+    query: str | None = None
+    """A retrieval's query text: content, recorded (through the content policy) only with capture on."""
 
 
 @dataclass(slots=True)

@@ -569,6 +569,18 @@ def test_cohere_rerank_is_a_retrieval_span(instrument, is_async, v2, capture_con
     assert 0 < durations.sum <= duration(span)
 
 
+def test_cohere_rerank_query_goes_through_the_content_policy(instrument):
+    t = instrument(capture_content=True, scrub=("email",), redact=lambda text: text.replace("bob", "[name]"))
+    client, closing = cohere_client(answering(RERANKED), False, True)
+
+    call(
+        closing, client.rerank, model="rerank-v3.5", query="mail bob at bob@example.com", documents=DOCUMENTS
+    )
+
+    span = the_span(t, "retrieval rerank-v3.5")
+    assert span.attributes[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] == "mail [name] at [email]"
+
+
 # === 4. Chat v1 ===================================================================================
 
 

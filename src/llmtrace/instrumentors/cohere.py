@@ -373,7 +373,7 @@ def rerank_request(instance: Any, kwargs: Mapping[str, Any], capture: bool) -> L
         request.params[sc.GEN_AI_RETRIEVAL_TOP_K] = top_n
     query = given(kwargs, "query")
     if capture and isinstance(query, str):
-        request.params[sc.GEN_AI_RETRIEVAL_QUERY_TEXT] = query
+        request.query = query  # content: the core puts it through the scrubbers, hook and limits
     return request
 
 
