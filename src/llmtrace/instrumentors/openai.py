@@ -273,8 +273,15 @@ class ChatAccumulator:
 
     @staticmethod
     def _fold_delta(state: dict[str, Any], delta: Any, keep: int | None) -> None:
-        if delta.content:
-            state["content"].append(delta.content)
+        text = delta.content
+        if text:
+            pieces = state["content"]
+            if type(pieces) is kept.Pieces and type(text) is str:  # Pieces.append inlined: per chunk
+                if pieces.room > 0:
+                    list.append(pieces, text)
+                    pieces.room -= len(text)
+            else:
+                pieces.append(text)
         if getattr(delta, "refusal", None):
             state["content"].append(delta.refusal)
         for fragment in delta.tool_calls or ():
