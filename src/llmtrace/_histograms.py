@@ -86,7 +86,17 @@ class _Series:
 class FastHistogram:
     """A histogram with ``record(amount, attributes, context)`` as the API's, aggregated in place."""
 
-    __slots__ = ("__weakref__", "_exemplars", "_lock", "_series", "bounds", "description", "name", "unit")
+    __slots__ = (
+        "__weakref__",
+        "_always",
+        "_lock",
+        "_offer",
+        "_series",
+        "bounds",
+        "description",
+        "name",
+        "unit",
+    )
 
     def __init__(
         self,
@@ -103,7 +113,8 @@ class FastHistogram:
         self.description = description
         self.bounds = tuple(float(b) for b in bounds)
         self._series = tuple(_Series(delta) for delta in deltas)
-        self._exemplars = exemplars
+        self._offer = exemplars != "always_off"  # OTEL_METRICS_EXEMPLAR_FILTER: trace_based by default
+        self._always = exemplars == "always_on"
         self._lock = threading.Lock()
         _alive.add(self)
 
@@ -123,12 +134,12 @@ class FastHistogram:
             key = frozenset(attributes.items())
         index = bisect_left(self.bounds, amount)
         exemplar = None
-        if self._exemplars != "always_off":
+        if self._offer:
             span: Any = (
                 (context or get_current()).get(_SPAN_KEY) if _SPAN_KEY else trace.get_current_span(context)
             )
             span_context = span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT
-            if span_context.trace_flags & 1 or self._exemplars == "always_on":  # 1: sampled
+            if span_context.trace_flags & 1 or self._always:  # 1: sampled
                 exemplar = (amount, time_ns(), attributes, span_context if span_context.is_valid else None)
         with self._lock:
             for series in self._series:

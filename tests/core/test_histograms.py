@@ -38,6 +38,7 @@ from helpers import metric_points
 from llmtrace import _core, _histograms, decorators
 from llmtrace._histograms import FastHistogram
 from replay import openai_client
+from scenarios import SCRIPT, run_script
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes" / "openai"
 CHAT = CASSETTES / "chat_nonstream_gpt-3.5_sdk1.12-and-1.99_gzip.yaml"
@@ -328,9 +329,10 @@ for _ in range(2):  # the MeterProvider llmtrace installs globally stays: the se
 from opentelemetry import metrics
 metrics.get_meter_provider().force_flush()
 written, sys.stderr = sys.stderr.getvalue(), real
-decoder, at, collections = json.JSONDecoder(), 0, []
-while written[at:].strip():
-    document, at = decoder.raw_decode(written, at + len(written[at:]) - len(written[at:].lstrip()))
+decoder, at, collections, written = json.JSONDecoder(), 0, [], written.strip()
+while at < len(written):  # one JSON document per collection
+    document, end = decoder.raw_decode(written, at)
+    at = len(written) - len(written[end:].lstrip())
     collections.append([
         point["count"]
         for rm in document["resource_metrics"] for sm in rm["scope_metrics"] for m in sm["metrics"]
@@ -341,8 +343,6 @@ print(json.dumps({"kinds": kinds, "collections": collections}))
 
 
 def test_instrument_again_goes_on_aggregating_in_the_provider_it_built():
-    from scenarios import SCRIPT, run_script
-
     tests_dir = str(Path(__file__).resolve().parent.parent)
     found = run_script(SCRIPT + AGAIN, tests_dir, str(CHAT), drop_env=("OTEL_", "LLMTRACE_"))
     assert found["kinds"] == ["FastHistogram", "FastHistogram"]
